@@ -1,0 +1,115 @@
+import { Command, InvalidArgumentError, Option } from 'commander';
+import type { PushOptions } from '../client/options.js';
+
+/** The flags both `imgpush` and `imgpush retry` take, as commander gives them. */
+export interface RunFlags {
+  url?: string;
+  concurrency?: number;
+  method?: string;
+  body?: string;
+  field?: string;
+  form?: Array<[string, string]>;
+  header?: Array<[string, string]>;
+  token?: string;
+  timeout?: number;
+  connectTimeout?: number;
+  retries?: number;
+  retryMinDelay?: number;
+  retryMaxDelay?: number;
+  ext?: string[] | 'all';
+  exclude?: string[];
+  hidden?: boolean;
+  out?: string;
+  failures?: string;
+  json?: boolean;
+  quiet?: boolean;
+  verbose?: boolean;
+}
+
+/** Flags only the first run takes: where the paths come from. */
+export interface InputFlags extends RunFlags {
+  filesFrom?: string;
+  null?: boolean;
+}
+
+function wholeNumber(value: string): number {
+  if (!/^\d+$/.test(value)) throw new InvalidArgumentError('expected a whole number');
+  return Number(value);
+}
+
+/** A duration in ms from `250ms`, `1.5s`, `2m`, or a bare number of seconds. */
+export function parseDuration(value: string): number {
+  const match = /^(\d+(?:\.\d+)?)(ms|s|m)?$/.exec(value.trim());
+  if (match === null) throw new InvalidArgumentError('expected a duration such as 30s, 250ms or 2m');
+  const amount = Number(match[1]);
+  const unit = match[2] ?? 's';
+  return unit === 'ms' ? amount : unit === 's' ? amount * 1000 : amount * 60_000;
+}
+
+function collectPair(separator: string, example: string) {
+  return (value: string, previous: Array<[string, string]> = []): Array<[string, string]> => {
+    const at = value.indexOf(separator);
+    if (at <= 0) throw new InvalidArgumentError(`expected ${example}`);
+    return [...previous, [value.slice(0, at).trim(), value.slice(at + 1).trim()]];
+  };
+}
+
+function collect(value: string, previous: string[] = []): string[] {
+  return [...previous, value];
+}
+
+function extensions(value: string): string[] | 'all' {
+  return value.trim() === '*' ? 'all' : value.split(',');
+}
+
+/** Adds the request, filter and output flags to a command; defaults are shown, but applied by the library. */
+export function addRunFlags(command: Command): Command {
+  return command
+    .option('-u, --url <url>', 'where to send each file; may hold {path}, {name}, {stem}, {ext}')
+    .option('-c, --concurrency <n>', 'uploads in flight at once (default: 8)', wholeNumber)
+    .addOption(new Option('-X, --method <method>', 'HTTP method (default: POST)').choices(['POST', 'PUT', 'post', 'put']))
+    .addOption(new Option('--body <mode>', 'multipart: one file per form; raw: the bytes alone (default: multipart)').choices(['multipart', 'raw']))
+    .option('--field <name>', 'multipart field of the file (default: image)')
+    .option('-F, --form <key=value>', 'extra multipart field, repeatable', collectPair('=', 'key=value'))
+    .option('-H, --header <header>', "extra request header 'Name: value', repeatable", collectPair(':', "'Name: value'"))
+    .addOption(new Option('--token <token>', 'send Authorization: Bearer <token>').env('IMGPUSH_TOKEN'))
+    .option('--timeout <duration>', 'longest the server may stay silent per request (default: 60s)', parseDuration)
+    .option('--connect-timeout <duration>', 'longest a connection may take to open (default: 10s)', parseDuration)
+    .option('--retries <n>', 'retries per file after the first attempt (default: 3)', wholeNumber)
+    .option('--retry-min-delay <duration>', 'first backoff, doubled per retry, with jitter (default: 250ms)', parseDuration)
+    .option('--retry-max-delay <duration>', 'longest wait between attempts, Retry-After included (default: 30s)', parseDuration)
+    .option('--ext <list>', 'extensions picked up in folders, comma-separated, or * for all (default: jpg,jpeg,png,webp,gif,bmp,tif,tiff,avif,heic)', extensions)
+    .option('--exclude <glob>', 'leave out paths matching this pattern, repeatable', collect)
+    .option('--hidden', 'include files and folders whose name starts with a dot')
+    .option('-o, --out <file>', 'results log: one JSON line per file')
+    .option('--failures <file>', 'failure log, written only if a file fails (default: imgpush-failures.jsonl)')
+    .option('--json', 'print the summary as one JSON object on stdout')
+    .option('-q, --quiet', 'print nothing but errors')
+    .option('--verbose', 'show stack traces of unexpected errors');
+}
+
+/** The request and output options of flags, leaving out those the user did not give. */
+export function toPushOptions(flags: RunFlags): Omit<PushOptions, 'url'> & { url?: string } {
+  const options: Record<string, unknown> = {
+    url: flags.url,
+    concurrency: flags.concurrency,
+    method: flags.method?.toUpperCase(),
+    body: flags.body,
+    field: flags.field,
+    form: flags.form,
+    headers: flags.header,
+    token: flags.token,
+    timeoutMs: flags.timeout,
+    connectTimeoutMs: flags.connectTimeout,
+    retries: flags.retries,
+    retryMinDelayMs: flags.retryMinDelay,
+    retryMaxDelayMs: flags.retryMaxDelay,
+    extensions: flags.ext,
+    exclude: flags.exclude,
+    hidden: flags.hidden,
+    out: flags.out,
+    failures: flags.failures,
+  };
+  for (const key of Object.keys(options)) if (options[key] === undefined) delete options[key];
+  return options as Omit<PushOptions, 'url'> & { url?: string };
+}

@@ -1,0 +1,55 @@
+import { relative } from 'node:path';
+import type { FileResult, Progress, PushSummary } from '../client/push.js';
+
+export function formatBytes(bytes: number): string {
+  const units = ['B', 'KB', 'MB', 'GB', 'TB'];
+  let value = bytes;
+  let unit = 0;
+  while (value >= 1000 && unit < units.length - 1) {
+    value /= 1000;
+    unit++;
+  }
+  return `${unit === 0 ? value : value.toFixed(1)} ${units[unit]}`;
+}
+
+export function formatSeconds(seconds: number): string {
+  if (!Number.isFinite(seconds)) return '?';
+  if (seconds < 60) return `${Math.ceil(seconds)}s`;
+  const minutes = Math.floor(seconds / 60);
+  return minutes < 60 ? `${minutes}m${String(Math.ceil(seconds % 60)).padStart(2, '0')}s` : `${Math.floor(minutes / 60)}h${String(minutes % 60).padStart(2, '0')}m`;
+}
+
+/** A path as the user would write it: relative to the working directory when that is shorter. */
+export function displayPath(path: string): string {
+  const rel = relative(process.cwd(), path);
+  return rel !== '' && rel.length < path.length ? rel : path;
+}
+
+/** `1200/5000` once discovery is done, `1200/1456+` while the total still grows. */
+export function doneOfTotal(progress: Readonly<Progress>): string {
+  const done = progress.ok + progress.failed + progress.skipped;
+  return `${done}/${progress.discovered}${progress.discoveryDone ? '' : '+'}`;
+}
+
+/** One line about a file that failed or was skipped, for stderr. */
+export function formatResultLine(result: FileResult): string {
+  const path = displayPath(result.path);
+  if (result.skipped !== undefined) return `imgpush: skipped ${path}: ${result.skipped}`;
+  const attempts = result.attempts > 1 ? ` (${result.attempts} attempts)` : '';
+  return `imgpush: failed ${path}: ${result.error?.message ?? 'unknown error'}${attempts}`;
+}
+
+/** The end-of-run summary a person reads. */
+export function formatSummary(summary: PushSummary, retryCommand: string): string {
+  const { latencyMs: latency } = summary;
+  const lines = [
+    `imgpush: ${summary.total} files: ${summary.ok} uploaded, ${summary.failed} failed, ${summary.skipped} skipped${summary.interrupted ? ' (stopped early)' : ''}`,
+    `  ${formatBytes(summary.bytes)} in ${summary.seconds.toFixed(1)} s: ${summary.filesPerSecond} files/s, ${formatBytes(summary.bytesPerSecond)}/s`,
+    `  latency p50 ${latency.p50} ms, p95 ${latency.p95} ms, p99 ${latency.p99} ms, max ${latency.max} ms; ${summary.retries} retries`,
+  ];
+  if (summary.resultsFile !== null) lines.push(`  results: ${summary.resultsFile}`);
+  if (summary.failuresFile !== null) {
+    lines.push(`  failures: ${summary.failuresFile} (send them again: ${retryCommand} ${summary.failuresFile})`);
+  }
+  return lines.join('\n');
+}

@@ -1,0 +1,252 @@
+import type { Stats } from 'node:fs';
+import { opendir, stat } from 'node:fs/promises';
+import { basename, relative, resolve, sep } from 'node:path';
+import fg from 'fast-glob';
+import picomatch from 'picomatch';
+import { ImgpushError, UsageError } from '../shared/errors.js';
+import { extensionOf } from '../shared/media-types.js';
+import { toFileReadError } from './errors.js';
+
+/** A file to send. `rel` is its path relative to the input root it was found under, for `{path}`. */
+export interface DiscoveredFile {
+  readonly kind: 'file';
+  readonly path: string;
+  readonly rel: string;
+  readonly size: number;
+}
+
+/** Something named or found that cannot be sent (a missing file, an unreadable folder). */
+export interface DiscoveryFailure {
+  readonly kind: 'failed';
+  readonly path: string;
+  readonly rel: string;
+  readonly error: ImgpushError;
+}
+
+/** A file the user named that a filter keeps out, with the reason. */
+export interface SkippedFile {
+  readonly kind: 'skipped';
+  readonly path: string;
+  readonly rel: string;
+  readonly reason: string;
+}
+
+export type Discovered = DiscoveredFile | DiscoveryFailure | SkippedFile;
+
+/** A path from a list (stdin, --files-from, a failure log), with its `{path}` value when known. */
+export interface ListedFile {
+  readonly path: string;
+  readonly rel?: string;
+}
+
+export interface DiscoveryOptions {
+  readonly inputs: readonly string[];
+  readonly listed?: AsyncIterable<string | ListedFile> | undefined;
+  /** Extensions picked up inside folders, lower case without dot; null for every file. */
+  readonly extensions: ReadonlySet<string> | null;
+  readonly exclude: readonly string[];
+  readonly hidden: boolean;
+}
+
+/**
+ * The same file reached twice (overlapping inputs, symlinks, a loop) is known
+ * by its device and inode: a few dozen bytes per file, not its whole path.
+ */
+class SeenSet {
+  readonly #byDevice = new Map<number, Set<number>>();
+  // An inode too large for a double cannot be told apart by number: key those by path.
+  readonly #byPath = new Set<string>();
+
+  /** Adds the file; false when it was already there. */
+  add(stats: Stats, path: string): boolean {
+    if (!Number.isSafeInteger(stats.ino)) return addNew(this.#byPath, path);
+    let inodes = this.#byDevice.get(stats.dev);
+    if (inodes === undefined) this.#byDevice.set(stats.dev, inodes = new Set());
+    return addNew(inodes, stats.ino);
+  }
+}
+
+function addNew<T>(set: Set<T>, value: T): boolean {
+  if (set.has(value)) return false;
+  set.add(value);
+  return true;
+}
+
+function isNodeError(error: unknown, code: string): boolean {
+  return (error as { code?: unknown } | null)?.code === code;
+}
+
+/** Path of a listed file relative to the working directory; absolute paths outside it keep their whole path. */
+function listedRel(abs: string): string {
+  const rel = relative(process.cwd(), abs);
+  return rel === '' || rel.startsWith('..') || resolve(rel) !== abs ? abs.replace(/^[/\\]+/, '') : rel;
+}
+
+function toPosix(path: string): string {
+  return sep === '/' ? path : path.split(sep).join('/');
+}
+
+interface WalkRoot {
+  readonly abs: string;
+  readonly rel: string;
+  /** For globs: which paths (relative to the walk root) match, and how deep the pattern can reach. */
+  readonly match?: (posixRel: string) => boolean;
+  readonly maxDepth?: number;
+}
+
+/**
+ * Finds the files named by inputs and lists, one at a time, so a consumer
+ * that stops pulling stops the walk: memory stays flat for any tree size.
+ */
+export async function* discover(options: DiscoveryOptions): AsyncGenerator<Discovered> {
+  const discovery = new Discovery(options);
+  for (const input of options.inputs) yield* discovery.input(input);
+  if (options.listed !== undefined) {
+    for await (const item of options.listed) {
+      const { path, rel } = typeof item === 'string' ? { path: item, rel: undefined } : item;
+      const abs = resolve(path);
+      yield* discovery.listed(abs, rel ?? listedRel(abs));
+    }
+  }
+}
+
+/**
+ * Checks, before a run starts, that every path on the command line exists or
+ * is a glob pattern: a typo is a usage error, not an empty run.
+ */
+export async function assertInputsExist(inputs: readonly string[]): Promise<void> {
+  for (const input of inputs) {
+    try {
+      await stat(input);
+    } catch (error) {
+      if (fg.isDynamicPattern(input)) continue;
+      const cause = isNodeError(error, 'ENOENT') ? 'does not exist' : toFileReadError(error).message;
+      throw new UsageError(`input ${JSON.stringify(input)} ${cause}`, 'IMGPUSH_INPUT_NOT_FOUND');
+    }
+  }
+}
+
+class Discovery {
+  readonly #options: DiscoveryOptions;
+  readonly #files = new SeenSet();
+  readonly #folders = new SeenSet();
+  readonly #excluded: (posixRel: string) => boolean;
+
+  constructor(options: DiscoveryOptions) {
+    this.#options = options;
+    this.#excluded = options.exclude.length === 0
+      ? () => false
+      : picomatch(options.exclude as string[], { dot: true, basename: true });
+  }
+
+  async* input(input: string): AsyncGenerator<Discovered> {
+    const abs = resolve(input);
+    const stats = await statOrError(abs);
+    if (stats instanceof ImgpushError) {
+      if (fg.isDynamicPattern(input)) yield* this.#glob(input);
+      else yield { kind: 'failed', path: abs, rel: basename(abs), error: stats };
+      return;
+    }
+    // A folder on the command line is the root of its files' {path}; a file is its own root.
+    yield* this.#named(abs, stats.isDirectory() ? '' : basename(abs), stats, 'named');
+  }
+
+  /** A path from a list: a folder is walked, a file is sent as it is, whatever its extension. */
+  async* listed(abs: string, rel: string): AsyncGenerator<Discovered> {
+    const stats = await statOrError(abs);
+    if (stats instanceof ImgpushError) yield { kind: 'failed', path: abs, rel, error: stats };
+    else yield* this.#named(abs, rel, stats, 'listed');
+  }
+
+  async* #named(abs: string, rel: string, stats: Stats, how: 'named' | 'listed'): AsyncGenerator<Discovered> {
+    if (stats.isDirectory()) {
+      yield* this.#walk({ abs, rel }, stats);
+    } else if (!stats.isFile()) {
+      const error = new ImgpushError('IMGPUSH_NOT_A_FILE', 'not a regular file (a device, socket or pipe)');
+      yield { kind: 'failed', path: abs, rel, error };
+    } else if (this.#excluded(toPosix(rel))) {
+      yield { kind: 'skipped', path: abs, rel, reason: `${how} but matches --exclude` };
+    } else if (this.#files.add(stats, abs)) {
+      yield { kind: 'file', path: abs, rel, size: stats.size };
+    }
+  }
+
+  async* #glob(pattern: string): AsyncGenerator<Discovered> {
+    const { hidden } = this.#options;
+    for (const task of fg.generateTasks(pattern, { dot: hidden })) {
+      const base = task.base === '.' ? '' : task.base;
+      const below = task.patterns
+        .filter((p) => !p.startsWith('!'))
+        .map((p) => (base === '' ? p : p.slice(base.length + 1)));
+      const abs = resolve(base);
+      let stats: Stats;
+      try {
+        stats = await stat(abs);
+      } catch {
+        continue; // a base that does not exist matches nothing
+      }
+      if (!stats.isDirectory()) continue;
+      const maxDepth = below.some((p) => p.includes('**'))
+        ? Infinity
+        : Math.max(...below.map((p) => p.split('/').length)) - 1;
+      yield* this.#walk({ abs, rel: '', match: picomatch(below, { dot: hidden }), maxDepth }, stats);
+    }
+  }
+
+  async* #walk(root: WalkRoot, rootStats: Stats): AsyncGenerator<Discovered> {
+    if (!this.#folders.add(rootStats, root.abs)) return;
+    const { hidden, extensions } = this.#options;
+    const stack = [{ abs: root.abs, rel: root.rel, below: '', depth: 0 }];
+    for (let folder = stack.pop(); folder !== undefined; folder = stack.pop()) {
+      try {
+        for await (const entry of await opendir(folder.abs, { bufferSize: 256 })) {
+          const name = entry.name;
+          if (!hidden && name.charCodeAt(0) === 46 /* . */) continue;
+          const below = folder.below === '' ? name : `${folder.below}/${name}`;
+          if (this.#excluded(below)) continue;
+          const isFolder = entry.isDirectory();
+          const wanted = root.match === undefined
+            ? extensions === null || extensions.has(extensionOf(name))
+            : root.match(below);
+          // Without a stat, only a symlink can turn out to be a folder: skip unwanted plain files early.
+          if (!wanted && !isFolder && !entry.isSymbolicLink()) continue;
+          const abs = folder.abs + sep + name;
+          const rel = folder.rel === '' ? name : folder.rel + sep + name;
+          let stats: Stats;
+          try {
+            stats = await stat(abs);
+          } catch (error) {
+            if (wanted) yield { kind: 'failed', path: abs, rel, error: brokenLinkOr(error, entry.isSymbolicLink()) };
+            continue;
+          }
+          if (stats.isDirectory()) {
+            if (folder.depth < (root.maxDepth ?? Infinity) && this.#folders.add(stats, abs)) {
+              stack.push({ abs, rel, below, depth: folder.depth + 1 });
+            }
+          } else if (wanted && stats.isFile() && this.#files.add(stats, abs)) {
+            yield { kind: 'file', path: abs, rel, size: stats.size };
+          }
+        }
+      } catch (error) {
+        const { message } = toFileReadError(error);
+        const failure = new ImgpushError('IMGPUSH_FOLDER_UNREADABLE', `cannot read folder: ${message}`, { cause: error });
+        yield { kind: 'failed', path: folder.abs, rel: folder.rel, error: failure };
+      }
+    }
+  }
+}
+
+async function statOrError(path: string): Promise<Stats | ImgpushError> {
+  try {
+    return await stat(path);
+  } catch (error) {
+    return toFileReadError(error);
+  }
+}
+
+function brokenLinkOr(error: unknown, isLink: boolean): ImgpushError {
+  if (isLink && isNodeError(error, 'ENOENT')) {
+    return new ImgpushError('IMGPUSH_BROKEN_LINK', 'broken symbolic link (its target does not exist)');
+  }
+  return toFileReadError(error);
+}

@@ -1,0 +1,134 @@
+import { createReadStream } from 'node:fs';
+import { createInterface } from 'node:readline';
+import { ImgpushError, UsageError } from '../shared/errors.js';
+import type { ListedFile } from './discover.js';
+import { JsonlWriter } from './jsonl-writer.js';
+import type { RequestSettings } from './options.js';
+
+const KIND = 'imgpush-failures';
+const VERSION = 1;
+
+/** The failure log's first line: how the files were sent, for `imgpush retry`. */
+export interface FailureLogHeader {
+  readonly kind: typeof KIND;
+  readonly version: number;
+  readonly created: string;
+  readonly settings: RequestSettings;
+}
+
+/** One file that did not end in a 2xx. */
+export interface FailureRecord {
+  readonly path: string;
+  /** Its path under its input root, for `{path}`. */
+  readonly rel: string;
+  readonly url: string | null;
+  /** The HTTP status of the last answer, null when there was none. */
+  readonly status: number | null;
+  /** IMGPUSH_… or the system's code (ECONNREFUSED, ENOENT…). */
+  readonly code: string;
+  readonly message: string;
+  readonly attempts: number;
+  readonly time: string;
+}
+
+/**
+ * The failure log: created at the first failure (never for a clean run), a
+ * header line with the request settings, then one line per failed file.
+ */
+export class FailureLog {
+  readonly #writer: JsonlWriter;
+  readonly #settings: RequestSettings;
+  #count = 0;
+
+  constructor(path: string, settings: RequestSettings, onError: (error: ImgpushError) => void) {
+    this.#writer = new JsonlWriter(path, onError);
+    this.#settings = settings;
+  }
+
+  get path(): string {
+    return this.#writer.path;
+  }
+
+  get count(): number {
+    return this.#count;
+  }
+
+  add(record: FailureRecord): void {
+    if (this.#count++ === 0) {
+      const header: FailureLogHeader = { kind: KIND, version: VERSION, created: new Date().toISOString(), settings: this.#settings };
+      this.#writer.write(header);
+    }
+    this.#writer.write(record);
+  }
+
+  flush(): void {
+    this.#writer.flush();
+  }
+
+  close(): void {
+    this.#writer.close();
+  }
+}
+
+export interface OpenedFailureLog {
+  readonly settings: RequestSettings;
+  /** The failed files, read as they are needed. */
+  readonly files: AsyncIterable<ListedFile>;
+}
+
+function notAFailureLog(path: string, why: string): UsageError {
+  return new UsageError(`${path} is not an imgpush failure log: ${why}`, 'IMGPUSH_BAD_FAILURE_LOG');
+}
+
+/**
+ * Opens a failure log for `imgpush retry`: reads its header now, its
+ * entries as they are pulled. A line cut short (a killed process) or
+ * otherwise unreadable is reported through `onBadLine` and skipped.
+ */
+export async function openFailureLog(path: string, onBadLine: (line: number) => void): Promise<OpenedFailureLog> {
+  const stream = createReadStream(path);
+  const opened = new Promise<void>((resolve, reject) => {
+    stream.once('open', () => resolve());
+    stream.once('error', reject);
+  });
+  try {
+    await opened;
+  } catch (error) {
+    const { code } = error as NodeJS.ErrnoException;
+    throw new UsageError(`cannot read failure log ${path}: ${code === 'ENOENT' ? 'it does not exist' : code}`, 'IMGPUSH_BAD_FAILURE_LOG');
+  }
+  const lines = createInterface({ input: stream, crlfDelay: Infinity })[Symbol.asyncIterator]();
+  const first = await lines.next();
+  if (first.done === true) throw notAFailureLog(path, 'it is empty');
+  let header: Partial<FailureLogHeader>;
+  try {
+    header = JSON.parse(first.value) as Partial<FailureLogHeader>;
+  } catch {
+    throw notAFailureLog(path, 'its first line is not JSON');
+  }
+  if (header.kind !== KIND || typeof header.settings !== 'object' || header.settings === null) {
+    throw notAFailureLog(path, `its first line has no "kind": "${KIND}" header`);
+  }
+  if (header.version !== VERSION) throw notAFailureLog(path, `it is version ${String(header.version)}; this imgpush reads version ${VERSION}`);
+  return { settings: header.settings, files: entries(lines, onBadLine) };
+}
+
+async function* entries(lines: AsyncIterator<string>, onBadLine: (line: number) => void): AsyncGenerator<ListedFile> {
+  let number = 1;
+  for (let next = await lines.next(); next.done !== true; next = await lines.next()) {
+    number++;
+    if (next.value.trim() === '') continue;
+    let record: Partial<FailureRecord>;
+    try {
+      record = JSON.parse(next.value) as Partial<FailureRecord>;
+    } catch {
+      onBadLine(number);
+      continue;
+    }
+    if (typeof record.path !== 'string' || typeof record.rel !== 'string') {
+      onBadLine(number);
+      continue;
+    }
+    yield { path: record.path, rel: record.rel };
+  }
+}

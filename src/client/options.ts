@@ -1,0 +1,251 @@
+import { UsageError } from '../shared/errors.js';
+import { IMAGE_EXTENSIONS } from '../shared/media-types.js';
+import type { ListedFile } from './discover.js';
+import { parseUrlTemplate, type UrlTemplate } from './url-template.js';
+
+export type BodyMode = 'multipart' | 'raw';
+export type Method = 'POST' | 'PUT';
+export type Pairs = ReadonlyArray<readonly [string, string]>;
+
+/** Everything `push()` takes. Only `url` and something to send (`inputs` or `listed`) are required. */
+export interface PushOptions {
+  /** Files, folders (walked recursively) and glob patterns. */
+  readonly inputs?: readonly string[];
+  /** More paths, as a list arrives: stdin, `--files-from`, a failure log. Sent whatever their extension. */
+  readonly listed?: AsyncIterable<string | ListedFile>;
+  /** Where files go; may hold `{path}`, `{name}`, `{stem}`, `{ext}`. */
+  readonly url: string;
+  /** Default POST. */
+  readonly method?: Method;
+  /** `multipart` (default): one file per request in field `field`; `raw`: the bytes alone. */
+  readonly body?: BodyMode;
+  /** Multipart field of the file; default `image`. */
+  readonly field?: string;
+  /** Extra multipart fields, sent before the file, in order. */
+  readonly form?: Pairs | Readonly<Record<string, string>>;
+  /** Extra request headers. */
+  readonly headers?: Pairs | Readonly<Record<string, string>>;
+  /** Sent as `Authorization: Bearer …`; never written to any output. */
+  readonly token?: string;
+  /** Uploads in flight at once (and sockets in the pool); default 8. */
+  readonly concurrency?: number;
+  /** How long the server may stay silent (no answer, no progress) per request; default 60 000 ms. */
+  readonly timeoutMs?: number;
+  /** How long a connection may take to open; default 10 000 ms. */
+  readonly connectTimeoutMs?: number;
+  /** Retries per file after the first attempt; default 3. */
+  readonly retries?: number;
+  /** First backoff ceiling; default 250 ms, doubling per retry. */
+  readonly retryMinDelayMs?: number;
+  /** Longest wait between attempts, Retry-After included; default 30 000 ms. */
+  readonly retryMaxDelayMs?: number;
+  /** Extensions picked up inside folders (any case, no dot), or `'all'`; default the common image types. */
+  readonly extensions?: readonly string[] | 'all';
+  /** Glob patterns of paths to leave out (matched against the path under its input root, or the name alone). */
+  readonly exclude?: readonly string[];
+  /** Include files and folders whose name starts with a dot; default false. */
+  readonly hidden?: boolean;
+  /** Results log (JSONL), one line per file. */
+  readonly out?: string;
+  /** Failure log (JSONL); default `imgpush-failures.jsonl`, created only when a file fails. */
+  readonly failures?: string;
+  /** After a stop, how long uploads in flight may take to finish before they are aborted; default 5 000 ms. */
+  readonly graceMs?: number;
+  /** Files larger than this are streamed from disk instead of read whole; default 1 MiB. */
+  readonly streamThresholdBytes?: number;
+}
+
+/** The request settings a failure log records, so `imgpush retry` sends the same way. */
+export interface RequestSettings {
+  readonly url: string;
+  readonly method: Method;
+  readonly body: BodyMode;
+  readonly field: string;
+  readonly form: Pairs;
+  /** Header values that may be secrets are recorded as null. */
+  readonly headers: ReadonlyArray<readonly [string, string | null]>;
+  /** Whether a token was sent (never the token). */
+  readonly token: boolean;
+  readonly concurrency: number;
+  readonly timeoutMs: number;
+  readonly connectTimeoutMs: number;
+  readonly retries: number;
+  readonly retryMinDelayMs: number;
+  readonly retryMaxDelayMs: number;
+  readonly extensions: readonly string[] | 'all';
+  readonly exclude: readonly string[];
+  readonly hidden: boolean;
+}
+
+/** Options after validation, with every default filled in. */
+export interface ResolvedOptions {
+  readonly inputs: readonly string[];
+  readonly listed: AsyncIterable<string | ListedFile> | undefined;
+  readonly url: UrlTemplate;
+  readonly method: Method;
+  readonly body: BodyMode;
+  readonly field: string;
+  readonly form: Pairs;
+  /** Lower-case names, authorization included. */
+  readonly headers: Readonly<Record<string, string>>;
+  readonly concurrency: number;
+  readonly timeoutMs: number;
+  readonly connectTimeoutMs: number;
+  readonly retries: number;
+  readonly retryMinDelayMs: number;
+  readonly retryMaxDelayMs: number;
+  readonly extensions: ReadonlySet<string> | null;
+  readonly exclude: readonly string[];
+  readonly hidden: boolean;
+  readonly out: string | undefined;
+  readonly failures: string;
+  readonly graceMs: number;
+  readonly streamThresholdBytes: number;
+  readonly settings: RequestSettings;
+}
+
+export const DEFAULTS = {
+  method: 'POST',
+  body: 'multipart',
+  field: 'image',
+  concurrency: 8,
+  timeoutMs: 60_000,
+  connectTimeoutMs: 10_000,
+  retries: 3,
+  retryMinDelayMs: 250,
+  retryMaxDelayMs: 30_000,
+  failures: 'imgpush-failures.jsonl',
+  graceMs: 5_000,
+  streamThresholdBytes: 1024 * 1024,
+} as const;
+
+const MAX_CONCURRENCY = 1024;
+const HEADER_NAME = /^[!#$%&'*+.^_`|~0-9A-Za-z-]+$/;
+/** imgpush frames the body itself; these would contradict it. */
+const RESERVED_HEADERS = new Set(['content-length', 'transfer-encoding', 'host', 'connection', 'upgrade', 'expect']);
+/** Header names whose values are never written to a log. */
+const SECRET_HEADER = /auth|token|key|secret|cookie|password|session/i;
+
+function integer(flag: string, value: number, min: number, max = Number.MAX_SAFE_INTEGER): number {
+  if (!Number.isInteger(value) || value < min || value > max) {
+    const range = max === Number.MAX_SAFE_INTEGER ? `${min} or more` : `from ${min} to ${max}`;
+    throw new UsageError(`${flag} must be a whole number ${range} (got ${value})`);
+  }
+  return value;
+}
+
+function duration(flag: string, ms: number, min: number): number {
+  if (!Number.isFinite(ms) || ms < min) throw new UsageError(`${flag} must be a duration of at least ${min} ms (got ${ms} ms)`);
+  return ms;
+}
+
+function oneOf<T extends string>(flag: string, value: string, allowed: readonly T[]): T {
+  if (!(allowed as readonly string[]).includes(value)) {
+    throw new UsageError(`${flag} must be one of ${allowed.join(', ')} (got ${JSON.stringify(value)})`);
+  }
+  return value as T;
+}
+
+function toPairs(value: Pairs | Readonly<Record<string, string>> | undefined): Pairs {
+  if (value === undefined) return [];
+  return Array.isArray(value) ? value as Pairs : Object.entries(value);
+}
+
+function checkHeaders(pairs: Pairs, body: BodyMode): Record<string, string> {
+  const headers: Record<string, string> = {};
+  for (const [name, value] of pairs) {
+    const lower = name.toLowerCase();
+    if (!HEADER_NAME.test(name)) throw new UsageError(`--header name ${JSON.stringify(name)} is not a valid HTTP header name`);
+    if (/[\r\n\0]/.test(value)) throw new UsageError(`--header ${name} must not hold line breaks`);
+    if (RESERVED_HEADERS.has(lower)) throw new UsageError(`--header ${name} cannot be set: imgpush frames the request itself`);
+    if (lower === 'content-type' && body === 'multipart') {
+      throw new UsageError('--header Content-Type cannot be set with --body multipart (the boundary is imgpush\'s); use --body raw');
+    }
+    headers[lower] = value;
+  }
+  return headers;
+}
+
+function checkExtensions(value: readonly string[] | 'all' | undefined): ReadonlySet<string> | null {
+  if (value === 'all') return null;
+  const list = (value ?? IMAGE_EXTENSIONS).map((ext) => ext.trim().replace(/^\./, '').toLowerCase());
+  if (list.length === 0 || list.some((ext) => ext === '')) {
+    throw new UsageError('--ext needs a comma-separated list of extensions, e.g. jpg,png (or * for every file)');
+  }
+  return new Set(list);
+}
+
+/**
+ * Validates options once, at the edge, and fills in defaults: everything
+ * inside the library trusts the result. Messages name the CLI flag.
+ */
+export function resolveOptions(options: PushOptions): ResolvedOptions {
+  const inputs = options.inputs ?? [];
+  if (inputs.length === 0 && options.listed === undefined) {
+    throw new UsageError('nothing to upload: name files, folders or glob patterns, or - to read paths from stdin', 'IMGPUSH_NO_INPUT');
+  }
+  if (typeof options.url !== 'string' || options.url === '') throw new UsageError('--url is required (where to send the files)');
+  const url = parseUrlTemplate(options.url);
+  const method = oneOf('--method', (options.method ?? DEFAULTS.method).toUpperCase(), ['POST', 'PUT'] as const);
+  const body = oneOf('--body', options.body ?? DEFAULTS.body, ['multipart', 'raw'] as const);
+  const field = options.field ?? DEFAULTS.field;
+  if (field === '') throw new UsageError('--field must not be empty');
+  const form = toPairs(options.form);
+  const headerPairs = toPairs(options.headers);
+  const headers = checkHeaders(headerPairs, body);
+  if (options.token !== undefined) {
+    if (options.token === '' || /[\s]/.test(options.token)) throw new UsageError('--token must be one word with no spaces or line breaks');
+    headers.authorization = `Bearer ${options.token}`;
+  }
+  const concurrency = integer('--concurrency', options.concurrency ?? DEFAULTS.concurrency, 1, MAX_CONCURRENCY);
+  const timeoutMs = duration('--timeout', options.timeoutMs ?? DEFAULTS.timeoutMs, 1);
+  const connectTimeoutMs = duration('--connect-timeout', options.connectTimeoutMs ?? DEFAULTS.connectTimeoutMs, 1);
+  const retries = integer('--retries', options.retries ?? DEFAULTS.retries, 0, 100);
+  const retryMinDelayMs = duration('--retry-min-delay', options.retryMinDelayMs ?? DEFAULTS.retryMinDelayMs, 0);
+  const retryMaxDelayMs = duration('--retry-max-delay', options.retryMaxDelayMs ?? DEFAULTS.retryMaxDelayMs, 0);
+  if (retryMaxDelayMs < retryMinDelayMs) throw new UsageError('--retry-max-delay must not be shorter than --retry-min-delay');
+  const extensions = checkExtensions(options.extensions);
+  const exclude = options.exclude ?? [];
+  const hidden = options.hidden ?? false;
+  return {
+    inputs,
+    listed: options.listed,
+    url,
+    method,
+    body,
+    field,
+    form,
+    headers,
+    concurrency,
+    timeoutMs,
+    connectTimeoutMs,
+    retries,
+    retryMinDelayMs,
+    retryMaxDelayMs,
+    extensions,
+    exclude,
+    hidden,
+    out: options.out,
+    failures: options.failures ?? DEFAULTS.failures,
+    graceMs: duration('grace period', options.graceMs ?? DEFAULTS.graceMs, 0),
+    streamThresholdBytes: integer('stream threshold', options.streamThresholdBytes ?? DEFAULTS.streamThresholdBytes, 0),
+    settings: {
+      url: url.text,
+      method,
+      body,
+      field,
+      form,
+      headers: headerPairs.map(([name, value]) => [name, SECRET_HEADER.test(name) ? null : value] as const),
+      token: options.token !== undefined,
+      concurrency,
+      timeoutMs,
+      connectTimeoutMs,
+      retries,
+      retryMinDelayMs,
+      retryMaxDelayMs,
+      extensions: extensions === null ? 'all' : [...extensions],
+      exclude,
+      hidden,
+    },
+  };
+}

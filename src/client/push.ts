@@ -1,0 +1,377 @@
+import { setMaxListeners } from 'node:events';
+import pLimit, { type LimitFunction } from 'p-limit';
+import pRetry, { type Options as RetryOptions, type RetryContext } from 'p-retry';
+import { ImgpushError, UsageError } from '../shared/errors.js';
+import { assertInputsExist, discover, type Discovered, type DiscoveredFile } from './discover.js';
+import { HttpStatusError, InterruptedError } from './errors.js';
+import { FailureLog } from './failure-log.js';
+import { JsonlWriter } from './jsonl-writer.js';
+import { LatencyHistogram, type LatencySummary } from './latency.js';
+import { MultipartFraming } from './multipart.js';
+import { resolveOptions, type PushOptions, type ResolvedOptions } from './options.js';
+import { isRetryable, retryDelayMs } from './retry-policy.js';
+import { Transport, type Delivery } from './transport.js';
+
+/** Live counters of a run. The same object is passed to every onProgress call: read it, do not keep it. */
+export interface Progress {
+  /** Files found so far, including those that failed or were skipped before sending. */
+  discovered: number;
+  bytesDiscovered: number;
+  /** True once every input has been walked; until then `discovered` grows. */
+  discoveryDone: boolean;
+  ok: number;
+  failed: number;
+  skipped: number;
+  /** Bytes of the files uploaded so far. */
+  bytesSent: number;
+  inFlight: number;
+  retries: number;
+}
+
+/** How one file ended: one line of the results log. */
+export interface FileResult {
+  readonly path: string;
+  readonly rel: string;
+  readonly url: string | null;
+  readonly ok: boolean;
+  /** HTTP status of the last answer; null when there was none. */
+  readonly status: number | null;
+  /** File bytes sent in the request that succeeded; 0 otherwise. */
+  readonly bytes: number;
+  /** Duration of the last attempt, ms. */
+  readonly ms: number;
+  readonly attempts: number;
+  /** The server's answer: parsed JSON, else text cut at 4 KB. */
+  readonly response?: unknown;
+  readonly error?: { readonly code: string; readonly message: string };
+  /** Set when the file was not sent on purpose, with the reason. */
+  readonly skipped?: string;
+}
+
+export interface PushSummary {
+  readonly total: number;
+  readonly ok: number;
+  readonly failed: number;
+  readonly skipped: number;
+  readonly bytes: number;
+  readonly seconds: number;
+  readonly filesPerSecond: number;
+  readonly bytesPerSecond: number;
+  readonly latencyMs: LatencySummary;
+  readonly retries: number;
+  /** The failure log, when something failed; null otherwise. */
+  readonly failuresFile: string | null;
+  readonly resultsFile: string | null;
+  /** The run was stopped before every file was done; files not yet found are not in any log. */
+  readonly interrupted: boolean;
+}
+
+export interface PushHooks {
+  /** Aborting stops the run: nothing new starts, uploads in flight get `graceMs` to finish, the rest go to the failure log. */
+  readonly signal?: AbortSignal;
+  /** Aborting ends uploads in flight at once (a second Ctrl-C). */
+  readonly cancelSignal?: AbortSignal;
+  readonly onProgress?: (progress: Readonly<Progress>) => void;
+  readonly onResult?: (result: FileResult) => void;
+}
+
+/**
+ * Pushes every file the options name to the URL, `concurrency` at a time,
+ * and resolves with the run's summary once each file has ended uploaded,
+ * failed (in the failure log) or skipped.
+ *
+ * @example
+ * const summary = await push({ inputs: ['./frames'], url: 'http://localhost:8000/predict', concurrency: 20 });
+ * if (summary.failed > 0) console.log(`see ${summary.failuresFile}`);
+ */
+export async function push(options: PushOptions, hooks: PushHooks = {}): Promise<PushSummary> {
+  const resolved = resolveOptions(options);
+  await assertInputsExist(resolved.inputs);
+  return new PushRun(resolved, hooks).run();
+}
+
+const NO_CALLBACK = (): void => {};
+
+class PushRun {
+  readonly #options: ResolvedOptions;
+  readonly #hooks: PushHooks;
+  readonly #transport: Transport;
+  readonly #limit: LimitFunction;
+  readonly #failures: FailureLog;
+  readonly #results: JsonlWriter | undefined;
+  readonly #latency = new LatencyHistogram();
+  readonly #progress: Progress = {
+    discovered: 0, bytesDiscovered: 0, discoveryDone: false, ok: 0, failed: 0, skipped: 0, bytesSent: 0, inFlight: 0, retries: 0,
+  };
+  readonly #onProgress: (progress: Readonly<Progress>) => void;
+  /** Aborted when uploads in flight must end now: the grace period ran out, or a second stop. */
+  readonly #inFlight = new AbortController();
+  readonly #retryOptions: RetryOptions;
+  /** Files may wait in p-limit's queue up to this many; then discovery waits. */
+  readonly #queueLimit: number;
+  #started = 0;
+  #scheduled = 0;
+  #finished = 0;
+  #stopping = false;
+  #fatal: ImgpushError | undefined;
+  #wake: (() => void) | undefined;
+  /** Set while discovery runs: ends its wait for the next path. */
+  #onStop: () => void = NO_CALLBACK;
+  #graceTimer: NodeJS.Timeout | undefined;
+
+  constructor(options: ResolvedOptions, hooks: PushHooks) {
+    this.#options = options;
+    this.#hooks = hooks;
+    this.#onProgress = hooks.onProgress ?? NO_CALLBACK;
+    const onLogError = (error: ImgpushError): void => this.#fail(error);
+    this.#failures = new FailureLog(options.failures, options.settings, onLogError);
+    this.#results = options.out === undefined ? undefined : new JsonlWriter(options.out, onLogError);
+    this.#limit = pLimit(options.concurrency);
+    this.#queueLimit = options.concurrency + 256;
+    // One listener per request in flight on this signal: more than Node's default of 10 is expected.
+    setMaxListeners(0, this.#inFlight.signal);
+    this.#transport = new Transport({
+      url: options.url,
+      method: options.method,
+      framing: options.body === 'multipart' ? new MultipartFraming(options.field, options.form) : undefined,
+      headers: options.headers,
+      connections: options.concurrency,
+      timeoutMs: options.timeoutMs,
+      connectTimeoutMs: options.connectTimeoutMs,
+      streamThresholdBytes: options.streamThresholdBytes,
+      keepResponses: this.#results !== undefined || hooks.onResult !== undefined,
+    });
+    this.#retryOptions = {
+      retries: options.retries,
+      // The wait is ours (Retry-After, full jitter): p-retry only counts attempts.
+      minTimeout: 0,
+      shouldRetry: this.#beforeRetry,
+    };
+  }
+
+  async run(): Promise<PushSummary> {
+    this.#started = performance.now();
+    const { signal, cancelSignal } = this.#hooks;
+    const stop = (): void => this.#stop();
+    const cancel = (): void => this.#inFlight.abort(new InterruptedError(true));
+    signal?.addEventListener('abort', stop, { once: true });
+    cancelSignal?.addEventListener('abort', cancel, { once: true });
+    if (signal?.aborted === true) this.#stop();
+    if (cancelSignal?.aborted === true) cancel();
+    try {
+      await this.#discoverAndSchedule();
+      await this.#allFinished();
+    } finally {
+      signal?.removeEventListener('abort', stop);
+      cancelSignal?.removeEventListener('abort', cancel);
+      clearTimeout(this.#graceTimer);
+      await (this.#inFlight.signal.aborted ? this.#transport.destroy() : this.#transport.close());
+      this.#failures.close();
+      this.#results?.close();
+    }
+    if (this.#fatal !== undefined) throw this.#fatal;
+    if (this.#progress.discovered === 0 && !this.#stopping) throw this.#nothingFound();
+    return this.#summary();
+  }
+
+  async #discoverAndSchedule(): Promise<void> {
+    const { inputs, listed, extensions, exclude, hidden } = this.#options;
+    const found = discover({ inputs, listed, extensions, exclude, hidden });
+    const stopped = new Promise<undefined>((resolve) => {
+      this.#onStop = () => resolve(undefined);
+    });
+    try {
+      while (!this.#stopping) {
+        // Racing the stop: a list on stdin may not send its next line for a long time.
+        const pulled = found.next();
+        pulled.catch(NO_CALLBACK); // if the stop wins the race, a later failure of this pull is nobody's
+        const next = await Promise.race([pulled, stopped]);
+        if (next === undefined || next.done === true) break;
+        this.#accept(next.value);
+        if (this.#scheduled - this.#finished >= this.#queueLimit) await this.#roomInQueue();
+      }
+      this.#progress.discoveryDone = !this.#stopping;
+    } finally {
+      // Not awaited: a generator busy in a read settles its return() only when that read does.
+      found.return(undefined).catch(NO_CALLBACK);
+    }
+  }
+
+  #accept(item: Discovered): void {
+    const progress = this.#progress;
+    progress.discovered++;
+    if (item.kind === 'file') {
+      progress.bytesDiscovered += item.size;
+      this.#scheduled++;
+      void this.#limit(this.#upload, item);
+    } else if (item.kind === 'failed') {
+      this.#record({ path: item.path, rel: item.rel, url: null, ...failure(item.error), attempts: 0, ms: 0 });
+    } else {
+      this.#record({ path: item.path, rel: item.rel, url: null, ok: false, status: null, bytes: 0, ms: 0, attempts: 0, skipped: item.reason });
+    }
+    this.#onProgress(progress);
+  }
+
+  /** One file, from its first attempt to its line in the logs. Never rejects. */
+  readonly #upload = async (file: DiscoveredFile): Promise<void> => {
+    const url = this.#transport.urlFor(file.rel);
+    const base = { path: file.path, rel: file.rel, url };
+    if (this.#stopping) {
+      this.#finish({ ...base, ...failure(new InterruptedError(false)), attempts: 0, ms: 0 });
+      return;
+    }
+    this.#progress.inFlight++;
+    let attempts = 0;
+    let ms = 0;
+    const attempt = async (): Promise<Delivery> => {
+      attempts++;
+      if (this.#inFlight.signal.aborted) throw new InterruptedError(attempts > 1);
+      const started = performance.now();
+      let answered = false;
+      try {
+        const delivery = await this.#transport.send(file.path, file.rel, this.#inFlight.signal);
+        answered = true;
+        return delivery;
+      } catch (error) {
+        answered = error instanceof HttpStatusError;
+        throw error;
+      } finally {
+        ms = performance.now() - started;
+        if (answered) this.#latency.record(ms);
+      }
+    };
+    try {
+      const { status, bytes, response } = await pRetry(attempt, this.#retryOptions);
+      this.#finish({ ...base, ok: true, status, bytes, response, attempts, ms: roundMs(ms) });
+    } catch (error) {
+      this.#finish({ ...base, ...failure(error), attempts, ms: roundMs(ms) });
+    } finally {
+      this.#progress.inFlight--;
+    }
+  };
+
+  /** p-retry asks before each retry: only retryable errors, and never once the run is stopping. */
+  readonly #beforeRetry = async ({ error, retriesConsumed }: RetryContext): Promise<boolean> => {
+    if (this.#stopping || !isRetryable(error)) return false;
+    this.#progress.retries++;
+    const delay = retryDelayMs(error, retriesConsumed + 1, { minDelayMs: this.#options.retryMinDelayMs, maxDelayMs: this.#options.retryMaxDelayMs });
+    await sleep(delay, this.#inFlight.signal);
+    return !this.#inFlight.signal.aborted;
+  };
+
+  #finish(result: FileResult): void {
+    this.#record(result);
+    this.#finished++;
+    this.#wake?.();
+    this.#onProgress(this.#progress);
+  }
+
+  #record(result: FileResult): void {
+    const progress = this.#progress;
+    if (result.ok) {
+      progress.ok++;
+      progress.bytesSent += result.bytes;
+    } else if (result.skipped !== undefined) {
+      progress.skipped++;
+    } else {
+      progress.failed++;
+      this.#failures.add({
+        path: result.path,
+        rel: result.rel,
+        url: result.url,
+        status: result.status,
+        code: result.error?.code ?? 'IMGPUSH_INTERNAL',
+        message: result.error?.message ?? '',
+        attempts: result.attempts,
+        time: new Date().toISOString(),
+      });
+    }
+    this.#results?.write(result);
+    this.#hooks.onResult?.(result);
+  }
+
+  #roomInQueue(): Promise<void> {
+    return new Promise((resolve) => {
+      this.#wake = () => {
+        this.#wake = undefined;
+        resolve();
+      };
+    });
+  }
+
+  async #allFinished(): Promise<void> {
+    while (this.#finished < this.#scheduled) await this.#roomInQueue();
+  }
+
+  #stop(): void {
+    if (this.#stopping) return;
+    this.#stopping = true;
+    this.#onStop();
+    this.#graceTimer = setTimeout(() => this.#inFlight.abort(new InterruptedError(true)), this.#options.graceMs);
+  }
+
+  /** A log that cannot be written ends the run: a result nobody can find is a lost file. */
+  #fail(error: ImgpushError): void {
+    this.#fatal ??= error;
+    this.#stop();
+  }
+
+  #nothingFound(): UsageError {
+    const { inputs, extensions } = this.#options;
+    const where = inputs.length === 0 ? 'the list' : inputs.join(', ');
+    const kinds = extensions === null ? 'files' : `files with extensions ${[...extensions].join(', ')}`;
+    return new UsageError(`nothing to upload: no ${kinds} found in ${where} (--ext changes the extensions, --hidden includes dot files)`, 'IMGPUSH_NOTHING_FOUND');
+  }
+
+  #summary(): PushSummary {
+    const progress = this.#progress;
+    const seconds = (performance.now() - this.#started) / 1000;
+    return {
+      total: progress.discovered,
+      ok: progress.ok,
+      failed: progress.failed,
+      skipped: progress.skipped,
+      bytes: progress.bytesSent,
+      seconds: round(seconds, 3),
+      filesPerSecond: round(progress.ok / seconds, 1),
+      bytesPerSecond: Math.round(progress.bytesSent / seconds),
+      latencyMs: this.#latency.summary(),
+      retries: progress.retries,
+      failuresFile: this.#failures.count > 0 ? this.#failures.path : null,
+      resultsFile: this.#results?.path ?? null,
+      interrupted: this.#stopping,
+    };
+  }
+}
+
+/** The failed part of a FileResult, from whatever the last attempt threw. */
+function failure(thrown: unknown): Pick<FileResult, 'ok' | 'status' | 'bytes' | 'response' | 'error'> {
+  const error = thrown instanceof ImgpushError
+    ? thrown
+    : new ImgpushError('IMGPUSH_INTERNAL', `unexpected error: ${thrown instanceof Error ? thrown.message : String(thrown)}`, { cause: thrown });
+  const answer = error instanceof HttpStatusError ? error : undefined;
+  return { ok: false, status: answer?.status ?? null, bytes: 0, response: answer?.response, error: { code: error.code, message: error.message } };
+}
+
+function roundMs(ms: number): number {
+  return Math.round(ms * 100) / 100;
+}
+
+function round(value: number, digits: number): number {
+  const scale = 10 ** digits;
+  return Number.isFinite(value) ? Math.round(value * scale) / scale : 0;
+}
+
+/** Waits `ms`, or less if `signal` aborts first (then it resolves: the caller checks the signal). */
+function sleep(ms: number, signal: AbortSignal): Promise<void> {
+  if (ms <= 0 || signal.aborted) return Promise.resolve();
+  return new Promise((resolve) => {
+    const done = (): void => {
+      clearTimeout(timer);
+      signal.removeEventListener('abort', done);
+      resolve();
+    };
+    const timer = setTimeout(done, ms);
+    signal.addEventListener('abort', done, { once: true });
+  });
+}

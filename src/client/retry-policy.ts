@@ -1,0 +1,50 @@
+import { FileChangedError, FileReadError, HttpStatusError, NetworkError } from './errors.js';
+
+/** Statuses worth another try: the server is busy, restarting or timed out, not refusing the file. */
+const RETRYABLE_STATUSES: ReadonlySet<number> = new Set([408, 425, 429, 500, 502, 503, 504]);
+
+/** Transient file errors: the file is still there, the process or system ran short. */
+const RETRYABLE_FILE_CODES: ReadonlySet<string> = new Set(['EMFILE', 'ENFILE', 'EAGAIN', 'EBUSY']);
+
+export interface BackoffSettings {
+  /** First backoff ceiling in ms; each retry doubles it. */
+  readonly minDelayMs: number;
+  /** No wait is longer than this, Retry-After included. */
+  readonly maxDelayMs: number;
+}
+
+/**
+ * Whether a failed attempt deserves another: network errors and the statuses
+ * that mean "not now" do; other 4xx and missing files never do.
+ */
+export function isRetryable(error: unknown): boolean {
+  if (error instanceof HttpStatusError) return RETRYABLE_STATUSES.has(error.status);
+  if (error instanceof NetworkError || error instanceof FileChangedError) return true;
+  if (error instanceof FileReadError) return RETRYABLE_FILE_CODES.has(error.code);
+  return false;
+}
+
+/**
+ * How long to wait before retry number `retry` (1 for the first): the
+ * server's Retry-After when it sent one, else exponential backoff with full
+ * jitter, so many files failing at once do not come back in lockstep.
+ */
+export function retryDelayMs(error: unknown, retry: number, settings: BackoffSettings, random = Math.random): number {
+  if (error instanceof HttpStatusError && error.retryAfterMs !== undefined) {
+    return Math.min(error.retryAfterMs, settings.maxDelayMs);
+  }
+  const ceiling = Math.min(settings.maxDelayMs, settings.minDelayMs * 2 ** (retry - 1));
+  return Math.round(random() * ceiling);
+}
+
+/**
+ * Retry-After as milliseconds, from either form HTTP allows (seconds, or an
+ * HTTP date); undefined when absent or unreadable.
+ */
+export function parseRetryAfter(value: string | string[] | undefined, now = Date.now()): number | undefined {
+  const text = Array.isArray(value) ? value[0] : value;
+  if (text === undefined || text.trim() === '') return undefined;
+  if (/^\s*\d+\s*$/.test(text)) return Number(text) * 1000;
+  const date = Date.parse(text);
+  return Number.isNaN(date) ? undefined : Math.max(0, date - now);
+}

@@ -1,0 +1,58 @@
+import { rename, rm } from 'node:fs/promises';
+import { resolve } from 'node:path';
+import { openFailureLog } from './failure-log.js';
+import { type PushOptions, type RequestSettings } from './options.js';
+import { push, type PushHooks, type PushSummary } from './push.js';
+
+/** Options of a retry: any of push's, each overriding what the failure log recorded. */
+export type RetryOverrides = Partial<Omit<PushOptions, 'inputs' | 'listed'>>;
+
+export interface RetryHooks extends PushHooks {
+  /** Things the user should know before the files go out (a secret header that was not recorded…). */
+  readonly onWarning?: (message: string) => void;
+}
+
+function fromSettings(settings: RequestSettings): Omit<PushOptions, 'inputs' | 'listed'> {
+  const headers = settings.headers.filter((pair): pair is readonly [string, string] => pair[1] !== null);
+  const { url, method, body, field, form, concurrency, timeoutMs, connectTimeoutMs, retries, retryMinDelayMs, retryMaxDelayMs, extensions, exclude, hidden } = settings;
+  return { url, method, body, field, form, headers, concurrency, timeoutMs, connectTimeoutMs, retries, retryMinDelayMs, retryMaxDelayMs, extensions, exclude, hidden };
+}
+
+function missingSecrets(settings: RequestSettings, overrides: RetryOverrides): string[] {
+  const given = new Set(Object.keys(Object.fromEntries(Array.isArray(overrides.headers) ? overrides.headers : Object.entries(overrides.headers ?? {})))
+    .map((name) => name.toLowerCase()));
+  const warnings = settings.headers
+    .filter(([name, value]) => value === null && !given.has(name.toLowerCase()))
+    .map(([name]) => `header ${name} was not recorded (it may be a secret): give it again with --header '${name}: …'`);
+  if (settings.token && overrides.token === undefined) warnings.push('the first run sent a token: give --token again or set IMGPUSH_TOKEN');
+  return warnings;
+}
+
+/**
+ * Sends again exactly the files of a failure log, with the request settings
+ * it recorded (overrides win), and writes a new failure log of what still
+ * failed. By default that new log replaces the old one, but only once the
+ * run has finished: an interrupted retry leaves the old log whole.
+ *
+ * @example
+ * const summary = await retry('imgpush-failures.jsonl', { concurrency: 4 });
+ */
+export async function retry(failureLog: string, overrides: RetryOverrides = {}, hooks: RetryHooks = {}): Promise<PushSummary> {
+  const log = await openFailureLog(failureLog, (line) => hooks.onWarning?.(`${failureLog} line ${line} is not a complete entry; skipped`));
+  for (const warning of missingSecrets(log.settings, overrides)) hooks.onWarning?.(warning);
+  const target = overrides.failures ?? failureLog;
+  const replacing = resolve(target) === resolve(failureLog);
+  const failures = replacing ? `${target}.retry-${process.pid}` : target;
+  const summary = await push({ ...fromSettings(log.settings), ...overrides, listed: log.files, failures }, hooks);
+  if (!replacing) return summary;
+  if (summary.interrupted) {
+    await rm(failures, { force: true });
+    return { ...summary, failuresFile: failureLog };
+  }
+  if (summary.failuresFile === null) {
+    await rm(failureLog, { force: true });
+    return summary;
+  }
+  await rename(failures, failureLog);
+  return { ...summary, failuresFile: failureLog };
+}

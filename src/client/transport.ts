@@ -1,0 +1,151 @@
+import { Readable } from 'node:stream';
+import { Pool, type Dispatcher } from 'undici';
+import { HttpStatusError, InterruptedError, toNetworkError } from './errors.js';
+import type { MultipartFraming } from './multipart.js';
+import { readFileBody } from './request-body.js';
+import { parseRetryAfter } from './retry-policy.js';
+import type { UrlTemplate } from './url-template.js';
+
+/** JSON answers up to this size are parsed for the results log; anything else is kept as text cut at 4 KB. */
+const MAX_JSON_BYTES = 1024 * 1024;
+const MAX_TEXT_CHARS = 4096;
+
+export interface TransportSettings {
+  readonly url: UrlTemplate;
+  readonly method: 'POST' | 'PUT';
+  /** Set for multipart bodies; raw bodies are the file's bytes alone. */
+  readonly framing: MultipartFraming | undefined;
+  /** Lower-case names; may hold authorization, never logged. */
+  readonly headers: Readonly<Record<string, string>>;
+  readonly connections: number;
+  readonly timeoutMs: number;
+  readonly connectTimeoutMs: number;
+  readonly streamThresholdBytes: number;
+  /** Read and keep every answer (for the results log), not only the failures'. */
+  readonly keepResponses: boolean;
+}
+
+/** What a 2xx answer to one file's request carried. */
+export interface Delivery {
+  readonly status: number;
+  readonly response: unknown;
+  /** The file's bytes sent in the request that succeeded. */
+  readonly bytes: number;
+}
+
+/**
+ * Sends one file per request through a keep-alive undici Pool of exactly
+ * `connections` sockets (its default is one socket per concurrent request,
+ * unbounded). Every answer's body is read or dumped so sockets are reused.
+ */
+export class Transport {
+  readonly #settings: TransportSettings;
+  readonly #pool: Pool;
+  /** Headers by the body's content type, built once: the per-file path only adds content-length for streams. */
+  readonly #headersByType = new Map<string, Record<string, string>>();
+
+  constructor(settings: TransportSettings) {
+    this.#settings = settings;
+    this.#pool = new Pool(settings.url.origin, {
+      connections: settings.connections,
+      pipelining: 1,
+      headersTimeout: settings.timeoutMs,
+      bodyTimeout: settings.timeoutMs,
+      connect: { timeout: settings.connectTimeoutMs },
+    });
+  }
+
+  /** The URL a file goes to, for logs. */
+  urlFor(rel: string): string {
+    return this.#settings.url.origin + this.#settings.url.pathFor(rel);
+  }
+
+  /**
+   * Sends one file once. Throws HttpStatusError for a non-2xx answer,
+   * NetworkError when there was no answer, FileReadError/FileChangedError
+   * when the file could not be read, InterruptedError when `signal` aborted.
+   */
+  async send(path: string, rel: string, signal: AbortSignal): Promise<Delivery> {
+    const settings = this.#settings;
+    const body = await readFileBody(path, settings.framing, settings.streamThresholdBytes);
+    const contentType = settings.framing?.contentType ?? body.fileType;
+    let headers = this.#headersFor(contentType);
+    // undici sets content-length itself for a Buffer, not for a stream.
+    if (body.data instanceof Readable) headers = { ...headers, 'content-length': String(body.length) };
+    let answer: Dispatcher.ResponseData;
+    try {
+      answer = await this.#pool.request({ path: settings.url.pathFor(rel), method: settings.method, headers, body: body.data, signal });
+    } catch (error) {
+      throw this.#failure(error, signal);
+    } finally {
+      if (body.data instanceof Readable) body.data.destroy();
+    }
+    const ok = answer.statusCode >= 200 && answer.statusCode < 300;
+    let response: unknown;
+    try {
+      if (ok && !settings.keepResponses) await answer.body.dump();
+      else response = await readAnswer(answer);
+    } catch (error) {
+      throw this.#failure(error, signal);
+    }
+    if (ok) return { status: answer.statusCode, response, bytes: body.fileBytes };
+    const retryAfter = parseRetryAfter(answer.headers['retry-after']);
+    throw new HttpStatusError(answer.statusCode, serverMessage(response), response, retryAfter);
+  }
+
+  async close(): Promise<void> {
+    await this.#pool.close();
+  }
+
+  async destroy(): Promise<void> {
+    await this.#pool.destroy();
+  }
+
+  #headersFor(contentType: string): Record<string, string> {
+    let headers = this.#headersByType.get(contentType);
+    if (headers === undefined) {
+      headers = { 'content-type': contentType, ...this.#settings.headers };
+      this.#headersByType.set(contentType, headers);
+    }
+    return headers;
+  }
+
+  #failure(error: unknown, signal: AbortSignal): Error {
+    if (signal.aborted) return new InterruptedError(true);
+    const { url, timeoutMs, connectTimeoutMs } = this.#settings;
+    return toNetworkError(error, url.host, timeoutMs, connectTimeoutMs);
+  }
+}
+
+/** The whole answer, parsed when it is JSON, else as text cut at 4 KB; the body is always read to its end. */
+async function readAnswer(answer: Dispatcher.ResponseData): Promise<unknown> {
+  const chunks: Buffer[] = [];
+  let length = 0;
+  for await (const chunk of answer.body as AsyncIterable<Buffer>) {
+    if (length <= MAX_JSON_BYTES) chunks.push(chunk);
+    length += chunk.length;
+  }
+  const bytes = Buffer.concat(chunks);
+  const type = String(answer.headers['content-type'] ?? '');
+  if (length <= MAX_JSON_BYTES && /[/+]json\b/i.test(type)) {
+    try {
+      return JSON.parse(bytes.toString('utf8'));
+    } catch {
+      // Not JSON after all: keep it as text.
+    }
+  }
+  const text = bytes.toString('utf8', 0, Math.min(bytes.length, MAX_TEXT_CHARS * 4));
+  return text.length > MAX_TEXT_CHARS ? text.slice(0, MAX_TEXT_CHARS) : text;
+}
+
+/** What the server said, in one line: a JSON error's message (FastAPI's detail, ours) or the text's first line. */
+function serverMessage(response: unknown): string {
+  let text: unknown = response;
+  if (typeof response === 'object' && response !== null) {
+    const body = response as { error?: { message?: unknown } | unknown; message?: unknown; detail?: unknown };
+    const nested = typeof body.error === 'object' && body.error !== null ? (body.error as { message?: unknown }).message : body.error;
+    text = [nested, body.message, body.detail].find((value) => typeof value === 'string') ?? JSON.stringify(response);
+  }
+  const line = String(text ?? '').trim().split(/\r?\n/, 1)[0] ?? '';
+  return line.length > 200 ? `${line.slice(0, 200)}…` : line;
+}
