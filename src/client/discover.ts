@@ -134,9 +134,7 @@ class Discovery {
 
   constructor(options: DiscoveryOptions) {
     this.#options = options;
-    this.#excluded = options.exclude.length === 0
-      ? () => false
-      : picomatch(options.exclude as string[], { dot: true, basename: true });
+    this.#excluded = excludeMatcher(options.exclude);
   }
 
   async* input(input: string): AsyncGenerator<Discovered> {
@@ -234,6 +232,20 @@ class Discovery {
       }
     }
   }
+}
+
+/**
+ * `--exclude` as rsync reads it: a pattern without a slash matches a name at
+ * any depth, one with a slash matches the path under the input root.
+ */
+function excludeMatcher(patterns: readonly string[]): (posixRel: string) => boolean {
+  if (patterns.length === 0) return () => false;
+  const never = (): boolean => false;
+  const names = patterns.filter((p) => !p.includes('/'));
+  const paths = patterns.filter((p) => p.includes('/'));
+  const byName = names.length === 0 ? never : picomatch(names, { dot: true });
+  const byPath = paths.length === 0 ? never : picomatch(paths, { dot: true });
+  return (rel) => byPath(rel) || byName(rel.slice(rel.lastIndexOf('/') + 1));
 }
 
 async function statOrError(path: string): Promise<Stats | ImgpushError> {

@@ -1,0 +1,307 @@
+import assert from 'node:assert/strict';
+import { createHash } from 'node:crypto';
+import { existsSync } from 'node:fs';
+import { open, rm, truncate, writeFile } from 'node:fs/promises';
+import { basename, join } from 'node:path';
+import { after, before, test } from 'node:test';
+import { push, retry, type FileResult, type Progress } from '../../src/client/index.js';
+import type { FailureRecord } from '../../src/client/failure-log.js';
+import { makeTree, readJsonl, type Tree } from '../helpers/files.js';
+import { parseMultipart, sha256, startServer, type TestServer } from '../helpers/server.js';
+
+let tree: Tree;
+const NAMES = ['a.jpg', 'b.png', 'sub/c.webp', 'sub/deep/d e.jpeg', 'sub/deep/ü.gif'];
+
+before(async () => {
+  tree = await makeTree(Object.fromEntries(NAMES.map((name, i) => [name, 1000 + i * 7919])));
+});
+after(() => tree.remove());
+
+function logsIn(dir: string) {
+  return { out: join(dir, `results-${process.hrtime.bigint()}.jsonl`), failures: join(dir, `failures-${process.hrtime.bigint()}.jsonl`) };
+}
+
+async function withServer<T>(server: TestServer, body: (server: TestServer) => Promise<T>): Promise<T> {
+  try {
+    return await body(server);
+  } finally {
+    await server.close();
+  }
+}
+
+test('multipart: each file arrives byte for byte in field "image", with its name, type and the extra fields first', async () => {
+  await withServer(await startServer(), async (server) => {
+    const summary = await push({ inputs: [tree.root], url: `${server.url}/predict`, form: [['model', 'colors'], ['top_k', '3']] });
+    assert.equal(summary.ok, NAMES.length);
+    assert.equal(server.received.length, NAMES.length);
+    const byName = new Map<string, string>();
+    for (const request of server.received) {
+      assert.equal(request.method, 'POST');
+      assert.equal(request.url, '/predict');
+      const parts = parseMultipart(request);
+      assert.deepEqual(parts.map((p) => p.name), ['model', 'top_k', 'image']);
+      assert.equal(parts[0]?.data.toString(), 'colors');
+      const file = parts[2]!;
+      byName.set(file.filename!, sha256(file.data));
+      assert.match(file.contentType ?? '', /^image\/(jpeg|png|webp|gif)$/);
+      assert.equal(Number(request.headers['content-length']), request.size);
+    }
+    for (const name of NAMES) assert.equal(byName.get(basename(name)), tree.hashes.get(name), name);
+    assert.equal(summary.bytes, [...NAMES].reduce((sum, _, i) => sum + 1000 + i * 7919, 0));
+  });
+});
+
+test('raw PUT to {path} recreates the tree, each body the file itself with its content type', async () => {
+  await withServer(await startServer((req) => ({ status: 201, body: { stored: req.url } })), async (server) => {
+    const summary = await push({ inputs: [tree.root], url: `${server.url}/bucket/{path}`, method: 'PUT', body: 'raw' });
+    assert.equal(summary.ok, NAMES.length);
+    const stored = new Map(server.received.map((r) => [decodeURIComponent(r.url), r]));
+    for (const name of NAMES) {
+      const request = stored.get(`/bucket/${name}`);
+      assert.ok(request, `${name} was stored`);
+      assert.equal(request.method, 'PUT');
+      assert.equal(request.sha256, tree.hashes.get(name));
+    }
+    assert.equal(stored.get('/bucket/a.jpg')?.headers['content-type'], 'image/jpeg');
+  });
+});
+
+test('the server never sees more than --concurrency requests in flight, nor more connections', async () => {
+  const many = await makeTree(Object.fromEntries(Array.from({ length: 60 }, (_, i) => [`f${i}.jpg`, 64])));
+  try {
+    await withServer(await startServer(() => ({ status: 200, delayMs: 5 })), async (server) => {
+      const summary = await push({ inputs: [many.root], url: server.url, concurrency: 3 });
+      assert.equal(summary.ok, 60);
+      assert.ok(server.maxInFlight() <= 3, `max in flight ${server.maxInFlight()}`);
+      assert.ok(new Set(server.received.map((r) => r.remotePort)).size <= 3, 'at most 3 sockets');
+    });
+  } finally {
+    await many.remove();
+  }
+});
+
+test('results and failure logs list every file exactly once; only failures are in the failure log', async () => {
+  const respond = (req: { body: Buffer }) => (req.body.includes('filename="b.png"') || req.body.includes('filename="c.webp"')
+    ? { status: 400, body: { error: { code: 'bad', message: 'not an image we take' } } }
+    : { status: 200, body: { label: 'red' } });
+  await withServer(await startServer(respond), async (server) => {
+    const logs = logsIn(tree.root);
+    const seen: FileResult[] = [];
+    const summary = await push({ inputs: [tree.root], url: server.url, ...logs }, { onResult: (r) => seen.push(r) });
+    assert.deepEqual([summary.ok, summary.failed, summary.total], [3, 2, 5]);
+    const results = await readJsonl<FileResult>(logs.out);
+    assert.deepEqual(results.map((r) => r.rel).sort(), [...NAMES].sort());
+    assert.deepEqual(results.find((r) => r.rel === 'a.jpg')?.response, { label: 'red' });
+    const [header, ...failures] = await readJsonl<FailureRecord & { kind?: string }>(logs.failures);
+    assert.equal(header?.kind, 'imgpush-failures');
+    assert.deepEqual(failures.map((f) => f.rel).sort(), ['b.png', 'sub/c.webp']);
+    for (const failure of failures) {
+      assert.equal(failure.status, 400);
+      assert.equal(failure.code, 'IMGPUSH_HTTP_STATUS');
+      assert.equal(failure.message, 'server answered 400: not an image we take');
+      assert.equal(failure.attempts, 1, '4xx is never retried');
+    }
+    assert.equal(summary.failuresFile, logs.failures);
+    assert.equal(seen.length, 5);
+  });
+});
+
+test('a clean run writes no failure log', async () => {
+  await withServer(await startServer(), async (server) => {
+    const logs = logsIn(tree.root);
+    const summary = await push({ inputs: [tree.path('a.jpg')], url: server.url, failures: logs.failures });
+    assert.equal(summary.failuresFile, null);
+    assert.equal(existsSync(logs.failures), false);
+  });
+});
+
+test('503 with Retry-After and a connection cut mid-request are retried until the file is in', async () => {
+  const attempts = new Map<string, number>();
+  await withServer(await startServer((req, res) => {
+    const name = /filename="([^"]+)"/.exec(req.body.toString('latin1'))?.[1] ?? '';
+    const n = (attempts.get(name) ?? 0) + 1;
+    attempts.set(name, n);
+    if (n === 1) return { status: 503, body: 'busy', headers: { 'retry-after': '0' } };
+    if (n === 2) {
+      res.socket?.destroy();
+      return 'handled';
+    }
+    return { status: 200, body: { ok: true } };
+  }), async (server) => {
+    const summary = await push({ inputs: [tree.root], url: server.url, retries: 3, retryMinDelayMs: 1, retryMaxDelayMs: 5 });
+    assert.equal(summary.ok, NAMES.length);
+    assert.equal(summary.retries, NAMES.length * 2);
+    assert.ok([...attempts.values()].every((n) => n === 3));
+  });
+});
+
+test('a file that still fails after its retries is in the failure log with its attempts and last error', async () => {
+  await withServer(await startServer(() => ({ status: 502, body: 'upstream down\nmore text' })), async (server) => {
+    const logs = logsIn(tree.root);
+    const summary = await push({ inputs: [tree.path('a.jpg')], url: server.url, retries: 2, retryMinDelayMs: 1, retryMaxDelayMs: 2, ...logs });
+    assert.equal(summary.failed, 1);
+    assert.equal(server.received.length, 3);
+    const [, failure] = await readJsonl<FailureRecord>(logs.failures);
+    assert.equal(failure?.attempts, 3);
+    assert.equal(failure?.message, 'server answered 502: upstream down');
+  });
+});
+
+test('connection refused is explained in plain words and names the host', async () => {
+  const server = await startServer();
+  const url = server.url;
+  await server.close();
+  const logs = logsIn(tree.root);
+  const summary = await push({ inputs: [tree.path('a.jpg')], url, retries: 1, retryMinDelayMs: 1, retryMaxDelayMs: 2, ...logs });
+  assert.equal(summary.failed, 1);
+  const [, failure] = await readJsonl<FailureRecord>(logs.failures);
+  assert.equal(failure?.code, 'ECONNREFUSED');
+  assert.equal(failure?.message, `connection refused by ${new URL(url).host} — is the server running?`);
+  assert.equal(failure?.status, null);
+});
+
+test('a file removed after discovery is a failure with the real reason, and the others still go', async () => {
+  const local = await makeTree({ '1.jpg': 10, '2.jpg': 10, '3.jpg': 10 });
+  let release: () => void = () => {};
+  const held = new Promise<void>((resolve) => {
+    release = resolve;
+  });
+  try {
+    await withServer(await startServer(async (_req, _res, index) => {
+      if (index === 0) await held;
+      return { status: 200 };
+    }), async (server) => {
+      const logs = logsIn(local.root);
+      const run = push({ inputs: [local.root], url: server.url, concurrency: 1, ...logs }, {
+        onProgress: (p) => {
+          // Once all three are found and the first is in flight, take one of the others away.
+          if (p.discovered === 3 && p.inFlight === 1 && p.ok === 0) {
+            void Promise.all(['1.jpg', '2.jpg', '3.jpg'].map((n) => rm(local.path(n), { force: true }).then(() => n)))
+              .finally(release);
+          }
+        },
+      });
+      const summary = await run;
+      assert.equal(summary.total, 3);
+      assert.equal(summary.ok + summary.failed, 3);
+      const [, ...failures] = await readJsonl<FailureRecord>(logs.failures);
+      assert.equal(failures.length, 2);
+      for (const failure of failures) {
+        assert.equal(failure.code, 'ENOENT');
+        assert.match(failure.message, /file not found/);
+      }
+    });
+  } finally {
+    await local.remove();
+  }
+});
+
+test('a 1 GiB file is streamed: memory stays flat and the server gets every byte', async () => {
+  const big = await makeTree({});
+  const path = big.path('huge.tif');
+  const size = 1024 * 1024 * 1024;
+  await writeFile(path, '');
+  await truncate(path, size); // sparse: a gigabyte of zeros without the disk
+  const expected = createHash('sha256');
+  const zeros = Buffer.alloc(8 * 1024 * 1024);
+  for (let done = 0; done < size; done += zeros.length) expected.update(zeros);
+  try {
+    await withServer(await startServer(undefined, { keepBodies: false }), async (server) => {
+      const baseline = process.memoryUsage().rss;
+      let peak = baseline;
+      const sampler = setInterval(() => {
+        peak = Math.max(peak, process.memoryUsage().rss);
+      }, 10);
+      try {
+        const summary = await push({ inputs: [path], url: server.url, body: 'raw' });
+        assert.equal(summary.ok, 1);
+      } finally {
+        clearInterval(sampler);
+      }
+      assert.equal(server.received[0]?.size, size);
+      assert.equal(server.received[0]?.sha256, expected.digest('hex'));
+      const grown = (peak - baseline) / 1024 / 1024;
+      assert.ok(grown < 128, `memory grew ${grown.toFixed(0)} MiB for a 1024 MiB file`);
+    });
+  } finally {
+    await big.remove();
+  }
+});
+
+test('discovery waits for the uploads: found files stay within the queue bound while the server holds them', async () => {
+  const many = await makeTree(Object.fromEntries(Array.from({ length: 1500 }, (_, i) => [`f${i}.jpg`, 1])));
+  let release: () => void = () => {};
+  const held = new Promise<void>((resolve) => {
+    release = resolve;
+  });
+  let foundWhileHeld = 0;
+  try {
+    await withServer(await startServer(async () => {
+      await held;
+      return { status: 200 };
+    }), async (server) => {
+      const run = push({ inputs: [many.root], url: server.url, concurrency: 2 }, {
+        onProgress: (p: Readonly<Progress>) => {
+          if (p.ok === 0) foundWhileHeld = Math.max(foundWhileHeld, p.discovered);
+        },
+      });
+      // Give discovery ample time to run ahead if it were not bounded, then let the server answer.
+      setTimeout(release, 300);
+      const summary = await run;
+      assert.equal(summary.ok, 1500);
+      assert.ok(foundWhileHeld <= 2 + 256, `found ${foundWhileHeld} files before the first answer`);
+      assert.ok(foundWhileHeld > 2, 'discovery ran ahead of the uploads');
+    });
+  } finally {
+    await many.remove();
+  }
+});
+
+test('a stop lets uploads in flight finish, and every file not uploaded goes to the failure log', async () => {
+  const many = await makeTree(Object.fromEntries(Array.from({ length: 40 }, (_, i) => [`f${i}.jpg`, 16])));
+  const stop = new AbortController();
+  try {
+    await withServer(await startServer(() => ({ status: 200, delayMs: 20 })), async (server) => {
+      const logs = logsIn(many.root);
+      const summary = await push({ inputs: [many.root], url: server.url, concurrency: 2, ...logs }, {
+        signal: stop.signal,
+        onResult: () => {
+          if (!stop.signal.aborted) stop.abort();
+        },
+      });
+      assert.equal(summary.interrupted, true);
+      const results = await readJsonl<FileResult>(logs.out);
+      const [, ...failures] = await readJsonl<FailureRecord>(logs.failures);
+      assert.equal(results.length, summary.total);
+      assert.equal(summary.ok + failures.length, summary.total);
+      assert.ok(summary.ok >= 2, 'the uploads in flight finished');
+      assert.ok(failures.every((f) => f.code === 'IMGPUSH_INTERRUPTED'));
+      assert.equal(server.received.length, summary.ok, 'nothing was sent after the stop');
+
+      const again = await retry(logs.failures, { out: logs.out });
+      assert.equal(again.ok, failures.length);
+      assert.equal(existsSync(logs.failures), false, 'a retry that sends everything removes the failure log');
+      assert.equal(new Set(server.received.map((r) => /filename="([^"]+)"/.exec(r.body.toString())?.[1])).size, 40);
+    });
+  } finally {
+    await many.remove();
+  }
+});
+
+test('the token is sent as a bearer header but recorded nowhere; secret-looking headers are redacted', async () => {
+  await withServer(await startServer(() => ({ status: 500, body: 'no' })), async (server) => {
+    const logs = logsIn(tree.root);
+    await push({ inputs: [tree.path('a.jpg')], url: server.url, token: 's3cret-token', headers: { 'X-Api-Key': 'k3y-value', 'X-Trace': 'visible' }, retries: 0, ...logs });
+    assert.equal(server.received[0]?.headers.authorization, 'Bearer s3cret-token');
+    assert.equal(server.received[0]?.headers['x-api-key'], 'k3y-value');
+    for (const file of [logs.out, logs.failures]) {
+      const handle = await open(file);
+      const text = (await handle.readFile()).toString();
+      await handle.close();
+      assert.doesNotMatch(text, /s3cret-token|k3y-value/, file);
+    }
+    const [header] = await readJsonl<{ settings: { headers: unknown; token: boolean } }>(logs.failures);
+    assert.deepEqual(header?.settings.headers, [['X-Api-Key', null], ['X-Trace', 'visible']]);
+    assert.equal(header?.settings.token, true);
+  });
+});

@@ -1,0 +1,64 @@
+import { spawn, type ChildProcess } from 'node:child_process';
+import { fileURLToPath } from 'node:url';
+
+/** The real launcher, as users run it. */
+export const BIN = fileURLToPath(new URL('../../../bin/imgpush', import.meta.url));
+
+export interface CliResult {
+  readonly code: number | null;
+  readonly signal: NodeJS.Signals | null;
+  readonly stdout: string;
+  readonly stderr: string;
+}
+
+export interface CliRun {
+  readonly child: ChildProcess;
+  readonly done: Promise<CliResult>;
+  /** Resolves once stderr or stdout has printed text matching `pattern`. */
+  waitFor(pattern: RegExp): Promise<void>;
+}
+
+/** Starts `bin/imgpush` with these arguments; stdin gets `input` (then closes) unless it is undefined. */
+export function startCli(args: string[], options: { cwd?: string; input?: string | Buffer; env?: Record<string, string> } = {}): CliRun {
+  const child = spawn(process.execPath, [BIN, ...args], {
+    cwd: options.cwd,
+    env: { ...process.env, ...options.env },
+    stdio: ['pipe', 'pipe', 'pipe'],
+  });
+  let stdout = '';
+  let stderr = '';
+  const watchers: Array<{ pattern: RegExp; resolve: () => void }> = [];
+  const check = (): void => {
+    for (const watcher of [...watchers]) {
+      if (watcher.pattern.test(stdout) || watcher.pattern.test(stderr)) {
+        watchers.splice(watchers.indexOf(watcher), 1);
+        watcher.resolve();
+      }
+    }
+  };
+  child.stdout.setEncoding('utf8').on('data', (text: string) => {
+    stdout += text;
+    check();
+  });
+  child.stderr.setEncoding('utf8').on('data', (text: string) => {
+    stderr += text;
+    check();
+  });
+  if (options.input !== undefined) child.stdin.end(options.input);
+  const done = new Promise<CliResult>((resolve) => {
+    child.on('close', (code, signal) => resolve({ code, signal, stdout, stderr }));
+  });
+  return {
+    child,
+    done,
+    waitFor: (pattern) => new Promise<void>((resolve) => {
+      watchers.push({ pattern, resolve });
+      check();
+    }),
+  };
+}
+
+/** Runs `bin/imgpush` to the end. */
+export function runCli(args: string[], options: { cwd?: string; input?: string | Buffer; env?: Record<string, string> } = {}): Promise<CliResult> {
+  return startCli(args, { input: '', ...options }).done;
+}
