@@ -1,3 +1,4 @@
+import { STATUS_CODES } from 'node:http';
 import { ImgpushError } from '../shared/errors.js';
 
 /**
@@ -13,8 +14,9 @@ export class HttpStatusError extends ImgpushError {
   readonly response: unknown;
 
   constructor(status: number, serverMessage: string, response: unknown, retryAfterMs?: number) {
+    const reason = STATUS_CODES[status] === undefined ? '' : ` ${STATUS_CODES[status]}`;
     const detail = serverMessage === '' ? '' : `: ${serverMessage}`;
-    super('IMGPUSH_HTTP_STATUS', `server answered ${status}${detail}`);
+    super('IMGPUSH_HTTP_STATUS', `server answered ${status}${reason}${detail}`);
     this.status = status;
     this.serverMessage = serverMessage;
     this.response = response;

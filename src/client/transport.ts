@@ -144,7 +144,8 @@ function serverMessage(response: unknown): string {
   if (typeof response === 'object' && response !== null) {
     const body = response as { error?: { message?: unknown } | unknown; message?: unknown; detail?: unknown };
     const nested = typeof body.error === 'object' && body.error !== null ? (body.error as { message?: unknown }).message : body.error;
-    text = [nested, body.message, body.detail].find((value) => typeof value === 'string') ?? JSON.stringify(response);
+    const json = JSON.stringify(response);
+    text = [nested, body.message, body.detail].find((value) => typeof value === 'string') ?? (json === '{}' || json === '[]' ? '' : json);
   }
   const line = String(text ?? '').trim().split(/\r?\n/, 1)[0] ?? '';
   return line.length > 200 ? `${line.slice(0, 200)}…` : line;

@@ -98,7 +98,7 @@ test('results and failure logs list every file exactly once; only failures are i
     for (const failure of failures) {
       assert.equal(failure.status, 400);
       assert.equal(failure.code, 'IMGPUSH_HTTP_STATUS');
-      assert.equal(failure.message, 'server answered 400: not an image we take');
+      assert.equal(failure.message, 'server answered 400 Bad Request: not an image we take');
       assert.equal(failure.attempts, 1, '4xx is never retried');
     }
     assert.equal(summary.failuresFile, logs.failures);
@@ -143,7 +143,7 @@ test('a file that still fails after its retries is in the failure log with its a
     assert.equal(server.received.length, 3);
     const [, failure] = await readJsonl<FailureRecord>(logs.failures);
     assert.equal(failure?.attempts, 3);
-    assert.equal(failure?.message, 'server answered 502: upstream down');
+    assert.equal(failure?.message, 'server answered 502 Bad Gateway: upstream down');
   });
 });
 

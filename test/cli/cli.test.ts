@@ -1,0 +1,194 @@
+import assert from 'node:assert/strict';
+import { existsSync } from 'node:fs';
+import { readFile, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { after, before, test } from 'node:test';
+import type { FailureRecord } from '../../src/client/failure-log.js';
+import { makeTree, readJsonl, type Tree } from '../helpers/files.js';
+import { runCli, startCli } from '../helpers/cli.js';
+import { startServer, type Received } from '../helpers/server.js';
+
+let tree: Tree;
+const NAMES = ['one.jpg', 'two.png', 'bad-three.jpg', 'sub/four.webp', 'sub/bad-five.gif', 'sub/with space.jpg'];
+
+before(async () => {
+  tree = await makeTree(Object.fromEntries(NAMES.map((name, i) => [name, 200 + i])));
+});
+after(() => tree.remove());
+
+const fileName = (req: Received) => /filename="([^"]+)"/.exec(req.body.toString('utf8'))?.[1] ?? '';
+
+test('imgpush ./frames --url … --concurrency 20 uploads the folder and exits 0 with a summary', async () => {
+  const server = await startServer();
+  try {
+    const result = await runCli(['.', '--url', `${server.url}/predict`, '--concurrency', '20'], { cwd: tree.root });
+    assert.equal(result.code, 0, result.stderr);
+    assert.match(result.stdout, /6 files: 6 uploaded, 0 failed, 0 skipped/);
+    assert.match(result.stdout, /latency p50 [\d.]+ ms, p95/);
+    assert.deepEqual(server.received.map(fileName).sort(), NAMES.map((n) => n.split('/').pop()).sort());
+    assert.equal(existsSync(join(tree.root, 'imgpush-failures.jsonl')), false);
+  } finally {
+    await server.close();
+  }
+});
+
+test('usage errors exit 2 with a message naming the cause and no stack trace', async () => {
+  const empty = await makeTree({ 'notes.txt': 3 });
+  try {
+    const cases: Array<[string[], RegExp]> = [
+      [[tree.root, '--url', 'http://127.0.0.1:9/x', '--bogus'], /unknown option '--bogus'/],
+      [[tree.root, '--url', 'localhost:8000'], /--url must start with http:\/\/ or https:\/\//],
+      [[tree.root, '--url', 'http://h/x', '--concurrency', 'many'], /--concurrency.*whole number/],
+      [[tree.root, '--url', 'http://h/x', '--concurrency', '0'], /--concurrency must be a whole number from 1 to 1024 \(got 0\)/],
+      [[join(tree.root, 'no-such-folder'), '--url', 'http://h/x'], /input ".*no-such-folder" does not exist/],
+      [[empty.root, '--url', 'http://127.0.0.1:9/x'], /nothing to upload: no files with extensions jpg, .* found in/],
+      [[tree.root], /--url is required/],
+      [['--url', 'http://h/x'], /nothing to upload: name files, folders or glob patterns/],
+      [[tree.root, '--url', 'http://h/x', '--header', 'Content-Length: 3'], /--header Content-Length cannot be set/],
+      [['retry', join(tree.root, 'one.jpg')], /is not an imgpush failure log/],
+    ];
+    for (const [args, message] of cases) {
+      const result = await runCli(args);
+      assert.equal(result.code, 2, `${args.join(' ')}: ${result.stderr}`);
+      assert.match(result.stderr, message, args.join(' '));
+      assert.doesNotMatch(result.stderr, /\n\s+at /, 'no stack trace');
+    }
+  } finally {
+    await empty.remove();
+  }
+});
+
+test('failed files: exit 1, a line per file on stderr, a failure log, and imgpush retry sends only those', async () => {
+  let healthy = false;
+  const server = await startServer((req) => (fileName(req).startsWith('bad-') && !healthy
+    ? { status: 422, body: { detail: 'cannot decode image' } }
+    : { status: 200, body: { ok: true } }));
+  const work = await makeTree({});
+  try {
+    const first = await runCli([tree.root, '--url', server.url, '--form', 'k=v', '-o', 'results.jsonl'], { cwd: work.root });
+    assert.equal(first.code, 1, first.stderr);
+    assert.match(first.stderr, /failed .*bad-three\.jpg: server answered 422 Unprocessable Entity: cannot decode image/);
+    assert.match(first.stdout, /failures: imgpush-failures\.jsonl \(send them again: imgpush retry imgpush-failures\.jsonl\)/);
+    const [, ...failed] = await readJsonl<FailureRecord>(join(work.root, 'imgpush-failures.jsonl'));
+    assert.deepEqual(failed.map((f) => f.rel).sort(), ['bad-three.jpg', 'sub/bad-five.gif']);
+    assert.equal((await readJsonl(join(work.root, 'results.jsonl'))).length, 6);
+
+    healthy = true;
+    const before = server.received.length;
+    const second = await runCli(['retry', 'imgpush-failures.jsonl'], { cwd: work.root });
+    assert.equal(second.code, 0, second.stderr);
+    const resent = server.received.slice(before);
+    assert.deepEqual(resent.map(fileName).sort(), ['bad-five.gif', 'bad-three.jpg']);
+    assert.ok(resent.every((r) => r.body.includes('name="k"\r\n\r\nv')), 'the recorded --form fields are sent again');
+    assert.equal(existsSync(join(work.root, 'imgpush-failures.jsonl')), false, 'nothing failed: no failure log left');
+  } finally {
+    await server.close();
+    await work.remove();
+  }
+});
+
+test('paths from stdin, newline- or NUL-separated, and from --files-from', async () => {
+  const odd = await makeTree({ 'line\nbreak.jpg': 10, 'two words.jpg': 11, 'plain.jpg': 12 });
+  const server = await startServer();
+  try {
+    const nul = await runCli(['-', '-0', '--url', server.url], { input: `${odd.path('line\nbreak.jpg')}\0${odd.path('two words.jpg')}\0` });
+    assert.equal(nul.code, 0, nul.stderr);
+    assert.deepEqual(server.received.map(fileName).sort(), ['line%0Abreak.jpg', 'two words.jpg']);
+
+    const lines = await runCli(['-', '--url', server.url], { input: `${odd.path('plain.jpg')}\n` });
+    assert.equal(lines.code, 0, lines.stderr);
+    assert.equal(fileName(server.received[2]!), 'plain.jpg');
+
+    await writeFile(odd.path('list.txt'), `${odd.path('plain.jpg')}\n${odd.path('two words.jpg')}\n`);
+    const fromFile = await runCli(['--files-from', odd.path('list.txt'), '--url', server.url, '--json']);
+    assert.equal(fromFile.code, 0, fromFile.stderr);
+    assert.equal(JSON.parse(fromFile.stdout).ok, 2);
+  } finally {
+    await server.close();
+    await odd.remove();
+  }
+});
+
+test('--json prints one JSON object with the documented keys', async () => {
+  const server = await startServer();
+  try {
+    const result = await runCli([tree.path('one.jpg'), '--url', server.url, '--json']);
+    assert.equal(result.code, 0);
+    const summary = JSON.parse(result.stdout) as Record<string, unknown>;
+    for (const key of ['total', 'ok', 'failed', 'skipped', 'bytes', 'seconds', 'filesPerSecond', 'bytesPerSecond', 'latencyMs', 'retries', 'failuresFile']) {
+      assert.ok(key in summary, key);
+    }
+    assert.deepEqual(Object.keys(summary.latencyMs as object), ['p50', 'p95', 'p99', 'max']);
+    assert.equal(summary.failuresFile, null);
+  } finally {
+    await server.close();
+  }
+});
+
+test('without a terminal, progress is a plain line every 5 s with no escape codes', async () => {
+  const slow = await makeTree(Object.fromEntries(Array.from({ length: 12 }, (_, i) => [`s${i}.jpg`, 8])));
+  const server = await startServer(() => ({ status: 200, delayMs: 500 }));
+  try {
+    const result = await runCli([slow.root, '--url', server.url, '--concurrency', '1']);
+    assert.equal(result.code, 0, result.stderr);
+    assert.match(result.stderr, /imgpush: \d+\/12 files \(\d+ ok, 0 failed, 0 skipped\), [\d.]+ files\/s, [\d.]+ MB\/s, 1 in flight/);
+    assert.doesNotMatch(result.stderr + result.stdout, /\x1b/);
+  } finally {
+    await server.close();
+    await slow.remove();
+  }
+});
+
+test('--quiet prints only errors', async () => {
+  const server = await startServer((req) => (fileName(req) === 'two.png' ? { status: 404 } : { status: 200 }));
+  const work = await makeTree({});
+  try {
+    const result = await runCli([tree.root, '--url', server.url, '--quiet'], { cwd: work.root });
+    assert.equal(result.code, 1);
+    assert.equal(result.stdout, '');
+    assert.equal(result.stderr.trim().split('\n').length, 1);
+    assert.match(result.stderr, /failed .*two\.png: server answered 404 Not Found\n/);
+  } finally {
+    await server.close();
+    await work.remove();
+  }
+});
+
+test('Ctrl-C stops the run with exit 130, every unfinished file in the failure log, and imgpush retry completes it', async () => {
+  const many = await makeTree(Object.fromEntries(Array.from({ length: 300 }, (_, i) => [`f${i}.jpg`, 32])));
+  const server = await startServer(() => ({ status: 200, delayMs: 10 }));
+  const work = await makeTree({});
+  try {
+    const run = startCli([many.root, '--url', server.url, '--concurrency', '2', '-o', 'results.jsonl'], { cwd: work.root });
+    while (server.received.length < 10) await new Promise((resolve) => setImmediate(resolve));
+    run.child.kill('SIGINT');
+    const stopped = await run.done;
+    assert.equal(stopped.code, 130, stopped.stderr);
+    assert.match(stopped.stderr, /stopping/);
+    const results = await readJsonl<{ ok: boolean; rel: string }>(join(work.root, 'results.jsonl'));
+    const [, ...failures] = await readJsonl<FailureRecord>(join(work.root, 'imgpush-failures.jsonl'));
+    assert.equal(results.filter((r) => r.ok).length + failures.length, results.length, 'each file once, uploaded or failed');
+    assert.ok(failures.length > 0);
+
+    const finished = await runCli(['retry', 'imgpush-failures.jsonl'], { cwd: work.root });
+    assert.equal(finished.code, 0, finished.stderr);
+    const uploaded = new Set(server.received.map(fileName));
+    const discovered = results.map((r) => r.rel);
+    assert.ok(discovered.every((rel) => uploaded.has(rel)), 'every file found before the stop is now on the server');
+  } finally {
+    await server.close();
+    await many.remove();
+    await work.remove();
+  }
+});
+
+test('--help and --version answer without a server', async () => {
+  const help = await runCli(['--help']);
+  assert.equal(help.code, 0);
+  assert.match(help.stdout, /--concurrency <n>/);
+  assert.match(help.stdout, /retry \[options\] <failure-log>/);
+  const version = await runCli(['--version']);
+  assert.equal(version.code, 0);
+  const { version: expected } = JSON.parse(await readFile(new URL('../../../package.json', import.meta.url), 'utf8')) as { version: string };
+  assert.equal(version.stdout.trim(), expected);
+});
