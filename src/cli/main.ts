@@ -23,7 +23,7 @@ async function execute(flags: RunFlags, start: (client: Client, hooks: PushHooks
     import('../client/index.js'), import('./progress.js'), import('./report.js'),
   ]);
   const mode = flags.quiet === true ? 'none' : process.stderr.isTTY ? 'bar' : 'lines';
-  const view = createProgressView(mode);
+  const view = await createProgressView(mode);
   const stop = new AbortController();
   const cancel = new AbortController();
   let stoppedBy: 'SIGINT' | 'SIGTERM' | undefined;

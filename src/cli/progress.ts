@@ -1,4 +1,3 @@
-import cliProgress from 'cli-progress';
 import type { Progress } from '../client/push.js';
 import { doneOfTotal, formatSeconds } from './report.js';
 
@@ -38,8 +37,8 @@ function ratesOf(progress: Readonly<Progress>, startedAt: number): Rates {
   };
 }
 
-export function createProgressView(mode: ProgressMode, stream: NodeJS.WriteStream = process.stderr): ProgressView {
-  if (mode === 'bar') return barView(stream);
+export async function createProgressView(mode: ProgressMode, stream: NodeJS.WriteStream = process.stderr): Promise<ProgressView> {
+  if (mode === 'bar') return barView(stream, (await import('cli-progress')).default);
   if (mode === 'lines') return lineView(stream);
   return { watch() {}, note: (line) => stream.write(`${line}\n`), stop() {} };
 }
@@ -63,7 +62,7 @@ function lineView(stream: NodeJS.WriteStream): ProgressView {
   };
 }
 
-function barView(stream: NodeJS.WriteStream): ProgressView {
+function barView(stream: NodeJS.WriteStream, cliProgress: typeof import('cli-progress')): ProgressView {
   const startedAt = performance.now();
   const bars = new cliProgress.MultiBar({
     stream,

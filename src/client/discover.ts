@@ -1,7 +1,7 @@
 import type { Stats } from 'node:fs';
 import { opendir, stat } from 'node:fs/promises';
+import { FileAccess } from './file-access.js';
 import { basename, relative, resolve, sep } from 'node:path';
-import fg from 'fast-glob';
 import picomatch from 'picomatch';
 import { ImgpushError, UsageError } from '../shared/errors.js';
 import { extensionOf } from '../shared/media-types.js';
@@ -46,6 +46,8 @@ export interface DiscoveryOptions {
   readonly extensions: ReadonlySet<string> | null;
   readonly exclude: readonly string[];
   readonly hidden: boolean;
+  /** The run's file calls; a new one when not given. */
+  readonly files?: FileAccess;
 }
 
 /**
@@ -70,6 +72,12 @@ function addNew<T>(set: Set<T>, value: T): boolean {
   if (set.has(value)) return false;
   set.add(value);
   return true;
+}
+
+/** fast-glob (with micromatch under it) loads only when an input is not a path that exists. */
+async function isGlob(input: string): Promise<boolean> {
+  const { default: fg } = await import('fast-glob');
+  return fg.isDynamicPattern(input);
 }
 
 function isNodeError(error: unknown, code: string): boolean {
@@ -119,7 +127,7 @@ export async function assertInputsExist(inputs: readonly string[]): Promise<void
     try {
       await stat(input);
     } catch (error) {
-      if (fg.isDynamicPattern(input)) continue;
+      if (await isGlob(input)) continue;
       const cause = isNodeError(error, 'ENOENT') ? 'does not exist' : toFileReadError(error).message;
       throw new UsageError(`input ${JSON.stringify(input)} ${cause}`, 'IMGPUSH_INPUT_NOT_FOUND');
     }
@@ -131,17 +139,19 @@ class Discovery {
   readonly #files = new SeenSet();
   readonly #folders = new SeenSet();
   readonly #excluded: (posixRel: string) => boolean;
+  readonly #access: FileAccess;
 
   constructor(options: DiscoveryOptions) {
     this.#options = options;
+    this.#access = options.files ?? new FileAccess();
     this.#excluded = excludeMatcher(options.exclude);
   }
 
   async* input(input: string): AsyncGenerator<Discovered> {
     const abs = resolve(input);
-    const stats = await statOrError(abs);
+    const stats = await this.#statOrError(abs);
     if (stats instanceof ImgpushError) {
-      if (fg.isDynamicPattern(input)) yield* this.#glob(input);
+      if (await isGlob(input)) yield* this.#glob(input);
       else yield { kind: 'failed', path: abs, rel: basename(abs), error: stats };
       return;
     }
@@ -151,7 +161,7 @@ class Discovery {
 
   /** A path from a list: a folder is walked, a file is sent as it is, whatever its extension. */
   async* listed(abs: string, rel: string): AsyncGenerator<Discovered> {
-    const stats = await statOrError(abs);
+    const stats = await this.#statOrError(abs);
     if (stats instanceof ImgpushError) yield { kind: 'failed', path: abs, rel, error: stats };
     else yield* this.#named(abs, rel, stats, 'listed');
   }
@@ -169,21 +179,25 @@ class Discovery {
     }
   }
 
+  async #statOrError(path: string): Promise<Stats | ImgpushError> {
+    try {
+      return await this.#access.stat(path);
+    } catch (error) {
+      return toFileReadError(error);
+    }
+  }
+
   async* #glob(pattern: string): AsyncGenerator<Discovered> {
     const { hidden } = this.#options;
+    const { default: fg } = await import('fast-glob');
     for (const task of fg.generateTasks(pattern, { dot: hidden })) {
       const base = task.base === '.' ? '' : task.base;
       const below = task.patterns
         .filter((p) => !p.startsWith('!'))
         .map((p) => (base === '' ? p : p.slice(base.length + 1)));
       const abs = resolve(base);
-      let stats: Stats;
-      try {
-        stats = await stat(abs);
-      } catch {
-        continue; // a base that does not exist matches nothing
-      }
-      if (!stats.isDirectory()) continue;
+      const stats = await this.#statOrError(abs);
+      if (stats instanceof ImgpushError || !stats.isDirectory()) continue; // a base that is no folder matches nothing
       const maxDepth = below.some((p) => p.includes('**'))
         ? Infinity
         : Math.max(...below.map((p) => p.split('/').length)) - 1;
@@ -212,7 +226,7 @@ class Discovery {
           const rel = folder.rel === '' ? name : folder.rel + sep + name;
           let stats: Stats;
           try {
-            stats = await stat(abs);
+            stats = await this.#access.stat(abs);
           } catch (error) {
             if (wanted) yield { kind: 'failed', path: abs, rel, error: brokenLinkOr(error, entry.isSymbolicLink()) };
             continue;
@@ -246,14 +260,6 @@ function excludeMatcher(patterns: readonly string[]): (posixRel: string) => bool
   const byName = names.length === 0 ? never : picomatch(names, { dot: true });
   const byPath = paths.length === 0 ? never : picomatch(paths, { dot: true });
   return (rel) => byPath(rel) || byName(rel.slice(rel.lastIndexOf('/') + 1));
-}
-
-async function statOrError(path: string): Promise<Stats | ImgpushError> {
-  try {
-    return await stat(path);
-  } catch (error) {
-    return toFileReadError(error);
-  }
 }
 
 function brokenLinkOr(error: unknown, isLink: boolean): ImgpushError {

@@ -1,10 +1,11 @@
 import { setMaxListeners } from 'node:events';
 import pLimit, { type LimitFunction } from 'p-limit';
-import pRetry, { type Options as RetryOptions, type RetryContext } from 'p-retry';
+import pRetry, { type Options as RetryOptions } from 'p-retry';
 import { ImgpushError, UsageError } from '../shared/errors.js';
 import { assertInputsExist, discover, type Discovered, type DiscoveredFile } from './discover.js';
 import { HttpStatusError, InterruptedError } from './errors.js';
 import { FailureLog } from './failure-log.js';
+import { FileAccess } from './file-access.js';
 import { JsonlWriter } from './jsonl-writer.js';
 import { LatencyHistogram, type LatencySummary } from './latency.js';
 import { MultipartFraming } from './multipart.js';
@@ -41,7 +42,7 @@ export interface FileResult {
   /** Duration of the last attempt, ms. */
   readonly ms: number;
   readonly attempts: number;
-  /** The server's answer: parsed JSON, else text cut at 4 KB. */
+  /** The server's answer, parsed JSON, else text cut at 4 KB: kept for failures, and for every file when there is a results log. */
   readonly response?: unknown;
   readonly error?: { readonly code: string; readonly message: string };
   /** Set when the file was not sent on purpose, with the reason. */
@@ -100,6 +101,7 @@ class PushRun {
   readonly #failures: FailureLog;
   readonly #results: JsonlWriter | undefined;
   readonly #latency = new LatencyHistogram();
+  readonly #files = new FileAccess();
   readonly #progress: Progress = {
     discovered: 0, bytesDiscovered: 0, discoveryDone: false, ok: 0, failed: 0, skipped: 0, bytesSent: 0, inFlight: 0, retries: 0,
   };
@@ -128,7 +130,7 @@ class PushRun {
     this.#results = options.out === undefined ? undefined : new JsonlWriter(options.out, onLogError);
     this.#limit = pLimit(options.concurrency);
     this.#queueLimit = options.concurrency + 256;
-    // One listener per request in flight on this signal: more than Node's default of 10 is expected.
+    // Every backoff in progress listens to this signal: more than Node's default of 10 is expected.
     setMaxListeners(0, this.#inFlight.signal);
     this.#transport = new Transport({
       url: options.url,
@@ -139,13 +141,16 @@ class PushRun {
       timeoutMs: options.timeoutMs,
       connectTimeoutMs: options.connectTimeoutMs,
       streamThresholdBytes: options.streamThresholdBytes,
-      keepResponses: this.#results !== undefined || hooks.onResult !== undefined,
+      files: this.#files,
+      keepResponses: this.#results !== undefined,
     });
+    this.#inFlight.signal.addEventListener('abort', () => this.#transport.cancel(), { once: true });
     this.#retryOptions = {
-      retries: options.retries,
-      // The wait is ours (Retry-After, full jitter): p-retry only counts attempts.
+      // The first attempt is made before p-retry is called (see #upload).
+      retries: Math.max(0, options.retries - 1),
+      // The wait is ours (Retry-After, full jitter): p-retry only counts attempts. Its attempt 1 is the file's second.
       minTimeout: 0,
-      shouldRetry: this.#beforeRetry,
+      shouldRetry: ({ error, attemptNumber }) => this.#waitBeforeRetry(error, attemptNumber + 1),
     };
   }
 
@@ -165,7 +170,7 @@ class PushRun {
       signal?.removeEventListener('abort', stop);
       cancelSignal?.removeEventListener('abort', cancel);
       clearTimeout(this.#graceTimer);
-      await (this.#inFlight.signal.aborted ? this.#transport.destroy() : this.#transport.close());
+      await this.#transport.close();
       this.#failures.close();
       this.#results?.close();
     }
@@ -176,7 +181,7 @@ class PushRun {
 
   async #discoverAndSchedule(): Promise<void> {
     const { inputs, listed, extensions, exclude, hidden } = this.#options;
-    const found = discover({ inputs, listed, extensions, exclude, hidden });
+    const found = discover({ inputs, listed, extensions, exclude, hidden, files: this.#files });
     const stopped = new Promise<undefined>((resolve) => {
       this.#onStop = () => resolve(undefined);
     });
@@ -205,7 +210,7 @@ class PushRun {
       this.#scheduled++;
       void this.#limit(this.#upload, item);
     } else if (item.kind === 'failed') {
-      this.#record({ path: item.path, rel: item.rel, url: null, ...failure(item.error), attempts: 0, ms: 0 });
+      this.#record(failedResult(item, null, item.error, 0, 0));
     } else {
       this.#record({ path: item.path, rel: item.rel, url: null, ok: false, status: null, bytes: 0, ms: 0, attempts: 0, skipped: item.reason });
     }
@@ -215,9 +220,8 @@ class PushRun {
   /** One file, from its first attempt to its line in the logs. Never rejects. */
   readonly #upload = async (file: DiscoveredFile): Promise<void> => {
     const url = this.#transport.urlFor(file.rel);
-    const base = { path: file.path, rel: file.rel, url };
     if (this.#stopping) {
-      this.#finish({ ...base, ...failure(new InterruptedError(false)), attempts: 0, ms: 0 });
+      this.#finish(failedResult(file, url, new InterruptedError(false), 0, 0));
       return;
     }
     this.#progress.inFlight++;
@@ -229,7 +233,7 @@ class PushRun {
       const started = performance.now();
       let answered = false;
       try {
-        const delivery = await this.#transport.send(file.path, file.rel, this.#inFlight.signal);
+        const delivery = await this.#transport.send(file.path, file.rel);
         answered = true;
         return delivery;
       } catch (error) {
@@ -241,23 +245,32 @@ class PushRun {
       }
     };
     try {
-      const { status, bytes, response } = await pRetry(attempt, this.#retryOptions);
-      this.#finish({ ...base, ok: true, status, bytes, response, attempts, ms: roundMs(ms) });
+      let delivery: Delivery;
+      try {
+        delivery = await attempt();
+      } catch (error) {
+        // Most files succeed at once: p-retry is set up only for those that did not.
+        if (this.#options.retries === 0 || !(await this.#waitBeforeRetry(error, 1))) throw error;
+        delivery = await pRetry(attempt, this.#retryOptions);
+      }
+      this.#finish({
+        path: file.path, rel: file.rel, url, ok: true, status: delivery.status, bytes: delivery.bytes, ms: roundMs(ms), attempts, response: delivery.response,
+      });
     } catch (error) {
-      this.#finish({ ...base, ...failure(error), attempts, ms: roundMs(ms) });
+      this.#finish(failedResult(file, url, error, attempts, ms));
     } finally {
       this.#progress.inFlight--;
     }
   };
 
-  /** p-retry asks before each retry: only retryable errors, and never once the run is stopping. */
-  readonly #beforeRetry = async ({ error, retriesConsumed }: RetryContext): Promise<boolean> => {
+  /** Before retry number `retry` of a file: only retryable errors, never once the run is stopping; waits the backoff. */
+  async #waitBeforeRetry(error: unknown, retry: number): Promise<boolean> {
     if (this.#stopping || !isRetryable(error)) return false;
     this.#progress.retries++;
-    const delay = retryDelayMs(error, retriesConsumed + 1, { minDelayMs: this.#options.retryMinDelayMs, maxDelayMs: this.#options.retryMaxDelayMs });
+    const delay = retryDelayMs(error, retry, { minDelayMs: this.#options.retryMinDelayMs, maxDelayMs: this.#options.retryMaxDelayMs });
     await sleep(delay, this.#inFlight.signal);
     return !this.#inFlight.signal.aborted;
-  };
+  }
 
   #finish(result: FileResult): void {
     this.#record(result);
@@ -344,13 +357,15 @@ class PushRun {
   }
 }
 
-/** The failed part of a FileResult, from whatever the last attempt threw. */
-function failure(thrown: unknown): Pick<FileResult, 'ok' | 'status' | 'bytes' | 'response' | 'error'> {
+/** The result of a file that failed, from whatever its last attempt threw. */
+function failedResult(file: { path: string; rel: string }, url: string | null, thrown: unknown, attempts: number, ms: number): FileResult {
   const error = thrown instanceof ImgpushError
     ? thrown
     : new ImgpushError('IMGPUSH_INTERNAL', `unexpected error: ${thrown instanceof Error ? thrown.message : String(thrown)}`, { cause: thrown });
   const answer = error instanceof HttpStatusError ? error : undefined;
-  return { ok: false, status: answer?.status ?? null, bytes: 0, response: answer?.response, error: { code: error.code, message: error.message } };
+  return {
+    path: file.path, rel: file.rel, url, ok: false, status: answer?.status ?? null, bytes: 0, ms: roundMs(ms), attempts, response: answer?.response, error: { code: error.code, message: error.message },
+  };
 }
 
 function roundMs(ms: number): number {

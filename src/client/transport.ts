@@ -2,7 +2,8 @@ import { Readable } from 'node:stream';
 import { Pool, type Dispatcher } from 'undici';
 import { HttpStatusError, InterruptedError, toNetworkError } from './errors.js';
 import type { MultipartFraming } from './multipart.js';
-import { readFileBody } from './request-body.js';
+import type { FileAccess } from './file-access.js';
+import { FileBodyReader } from './request-body.js';
 import { parseRetryAfter } from './retry-policy.js';
 import type { UrlTemplate } from './url-template.js';
 
@@ -21,6 +22,8 @@ export interface TransportSettings {
   readonly timeoutMs: number;
   readonly connectTimeoutMs: number;
   readonly streamThresholdBytes: number;
+  /** The run's file calls, shared with discovery. */
+  readonly files: FileAccess;
   /** Read and keep every answer (for the results log), not only the failures'. */
   readonly keepResponses: boolean;
 }
@@ -41,11 +44,14 @@ export interface Delivery {
 export class Transport {
   readonly #settings: TransportSettings;
   readonly #pool: Pool;
+  readonly #files: FileBodyReader;
   /** Headers by the body's content type, built once: the per-file path only adds content-length for streams. */
   readonly #headersByType = new Map<string, Record<string, string>>();
+  #cancelled: Promise<void> | undefined;
 
   constructor(settings: TransportSettings) {
     this.#settings = settings;
+    this.#files = new FileBodyReader(settings.files, settings.framing, settings.streamThresholdBytes);
     this.#pool = new Pool(settings.url.origin, {
       connections: settings.connections,
       pipelining: 1,
@@ -63,20 +69,20 @@ export class Transport {
   /**
    * Sends one file once. Throws HttpStatusError for a non-2xx answer,
    * NetworkError when there was no answer, FileReadError/FileChangedError
-   * when the file could not be read, InterruptedError when `signal` aborted.
+   * when the file could not be read, InterruptedError once cancelled.
    */
-  async send(path: string, rel: string, signal: AbortSignal): Promise<Delivery> {
+  async send(path: string, rel: string): Promise<Delivery> {
     const settings = this.#settings;
-    const body = await readFileBody(path, settings.framing, settings.streamThresholdBytes);
+    const body = await this.#files.read(path);
     const contentType = settings.framing?.contentType ?? body.fileType;
     let headers = this.#headersFor(contentType);
     // undici sets content-length itself for a Buffer, not for a stream.
     if (body.data instanceof Readable) headers = { ...headers, 'content-length': String(body.length) };
     let answer: Dispatcher.ResponseData;
     try {
-      answer = await this.#pool.request({ path: settings.url.pathFor(rel), method: settings.method, headers, body: body.data, signal });
+      answer = await this.#pool.request({ path: settings.url.pathFor(rel), method: settings.method, headers, body: body.data });
     } catch (error) {
-      throw this.#failure(error, signal);
+      throw this.#failure(error);
     } finally {
       if (body.data instanceof Readable) body.data.destroy();
     }
@@ -86,19 +92,24 @@ export class Transport {
       if (ok && !settings.keepResponses) await answer.body.dump();
       else response = await readAnswer(answer);
     } catch (error) {
-      throw this.#failure(error, signal);
+      throw this.#failure(error);
     }
     if (ok) return { status: answer.statusCode, response, bytes: body.fileBytes };
     const retryAfter = parseRetryAfter(answer.headers['retry-after']);
     throw new HttpStatusError(answer.statusCode, serverMessage(response), response, retryAfter);
   }
 
-  async close(): Promise<void> {
-    await this.#pool.close();
+  /**
+   * Ends every request in flight now. Destroying the pool does for all of
+   * them what a per-request AbortSignal would, without a listener per request.
+   */
+  cancel(): void {
+    this.#cancelled ??= this.#pool.destroy(new InterruptedError(true));
   }
 
-  async destroy(): Promise<void> {
-    await this.#pool.destroy();
+  /** Closes the pool once its requests are done (at once after cancel()). */
+  async close(): Promise<void> {
+    await (this.#cancelled ?? this.#pool.close());
   }
 
   #headersFor(contentType: string): Record<string, string> {
@@ -110,8 +121,8 @@ export class Transport {
     return headers;
   }
 
-  #failure(error: unknown, signal: AbortSignal): Error {
-    if (signal.aborted) return new InterruptedError(true);
+  #failure(error: unknown): Error {
+    if (this.#cancelled !== undefined) return new InterruptedError(true);
     const { url, timeoutMs, connectTimeoutMs } = this.#settings;
     return toNetworkError(error, url.host, timeoutMs, connectTimeoutMs);
   }

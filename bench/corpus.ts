@@ -1,0 +1,52 @@
+import { createCipheriv } from 'node:crypto';
+import { existsSync } from 'node:fs';
+import { mkdir, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+
+export interface CorpusSet {
+  readonly name: string;
+  readonly dir: string;
+  readonly files: number;
+  readonly bytes: number;
+}
+
+/**
+ * Deterministic pseudo-random bytes (AES-CTR over zeros with a fixed key):
+ * fast, and the same corpus on every machine. Wrapped in JPEG start and end
+ * markers so tools that look at the type see a JPEG; the sink does not decode.
+ */
+function jpegShaped(seed: number, size: number): Buffer {
+  const iv = Buffer.alloc(16);
+  iv.writeUInt32BE(seed, 12);
+  const cipher = createCipheriv('aes-128-ctr', Buffer.alloc(16, 7), iv);
+  const body = cipher.update(Buffer.alloc(size));
+  body[0] = 0xff;
+  body[1] = 0xd8;
+  body[2] = 0xff;
+  body[size - 2] = 0xff;
+  body[size - 1] = 0xd9;
+  return body;
+}
+
+async function makeSet(root: string, name: string, count: number, meanBytes: number, seedBase: number): Promise<CorpusSet> {
+  const dir = join(root, name);
+  let bytes = 0;
+  const marker = join(dir, '.complete');
+  const sizes = Array.from({ length: count }, (_, i) => Math.round(meanBytes * (0.75 + ((i * 7919) % 1000) / 2000)));
+  for (const size of sizes) bytes += size;
+  if (existsSync(marker)) return { name, dir, files: count, bytes };
+  await mkdir(dir, { recursive: true });
+  for (let i = 0; i < count; i++) {
+    await writeFile(join(dir, `${name}-${String(i).padStart(5, '0')}.jpg`), jpegShaped(seedBase + i, sizes[i] as number));
+  }
+  await writeFile(marker, '');
+  return { name, dir, files: count, bytes };
+}
+
+/** The benchmark corpus: 4,000 thumbnails of about 8 KB and 2,000 frames of about 200 KB (1280x720 JPEG-sized). */
+export async function makeCorpus(root: string): Promise<CorpusSet[]> {
+  return [
+    await makeSet(root, 'thumbnails', 4000, 8 * 1024, 0),
+    await makeSet(root, 'frames', 2000, 200 * 1024, 100_000),
+  ];
+}
