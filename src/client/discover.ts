@@ -1,5 +1,5 @@
-import type { Stats } from 'node:fs';
-import { opendir, stat } from 'node:fs/promises';
+import type { Dir, Stats } from 'node:fs';
+import { stat } from 'node:fs/promises';
 import { FileAccess } from './file-access.js';
 import { basename, relative, resolve, sep } from 'node:path';
 import picomatch from 'picomatch';
@@ -102,11 +102,15 @@ interface WalkRoot {
   readonly maxDepth?: number;
 }
 
+/** Most files a folder walk hands over at once: one buffer of folder entries. */
+const BATCH = 256;
+
 /**
- * Finds the files named by inputs and lists, one at a time, so a consumer
- * that stops pulling stops the walk: memory stays flat for any tree size.
+ * Finds the files named by inputs and lists, in batches of at most 256, so
+ * a consumer that stops pulling stops the walk: memory stays flat for any
+ * tree size, and the per-file cost of async iteration is paid per batch.
  */
-export async function* discover(options: DiscoveryOptions): AsyncGenerator<Discovered> {
+export async function* discover(options: DiscoveryOptions): AsyncGenerator<Discovered[]> {
   const discovery = new Discovery(options);
   for (const input of options.inputs) yield* discovery.input(input);
   if (options.listed !== undefined) {
@@ -147,12 +151,12 @@ class Discovery {
     this.#excluded = excludeMatcher(options.exclude);
   }
 
-  async* input(input: string): AsyncGenerator<Discovered> {
+  async* input(input: string): AsyncGenerator<Discovered[]> {
     const abs = resolve(input);
     const stats = await this.#statOrError(abs);
     if (stats instanceof ImgpushError) {
       if (await isGlob(input)) yield* this.#glob(input);
-      else yield { kind: 'failed', path: abs, rel: basename(abs), error: stats };
+      else yield [{ kind: 'failed', path: abs, rel: basename(abs), error: stats }];
       return;
     }
     // A folder on the command line is the root of its files' {path}; a file is its own root.
@@ -160,22 +164,22 @@ class Discovery {
   }
 
   /** A path from a list: a folder is walked, a file is sent as it is, whatever its extension. */
-  async* listed(abs: string, rel: string): AsyncGenerator<Discovered> {
+  async* listed(abs: string, rel: string): AsyncGenerator<Discovered[]> {
     const stats = await this.#statOrError(abs);
-    if (stats instanceof ImgpushError) yield { kind: 'failed', path: abs, rel, error: stats };
+    if (stats instanceof ImgpushError) yield [{ kind: 'failed', path: abs, rel, error: stats }];
     else yield* this.#named(abs, rel, stats, 'listed');
   }
 
-  async* #named(abs: string, rel: string, stats: Stats, how: 'named' | 'listed'): AsyncGenerator<Discovered> {
+  async* #named(abs: string, rel: string, stats: Stats, how: 'named' | 'listed'): AsyncGenerator<Discovered[]> {
     if (stats.isDirectory()) {
-      yield* this.#walk({ abs, rel }, stats);
+      yield* this.#walk({ abs, rel }, stats, this.#folders);
     } else if (!stats.isFile()) {
       const error = new ImgpushError('IMGPUSH_NOT_A_FILE', 'not a regular file (a device, socket or pipe)');
-      yield { kind: 'failed', path: abs, rel, error };
+      yield [{ kind: 'failed', path: abs, rel, error }];
     } else if (this.#excluded(toPosix(rel))) {
-      yield { kind: 'skipped', path: abs, rel, reason: `${how} but matches --exclude` };
+      yield [{ kind: 'skipped', path: abs, rel, reason: `${how} but matches --exclude` }];
     } else if (this.#files.add(stats, abs)) {
-      yield { kind: 'file', path: abs, rel, size: stats.size };
+      yield [{ kind: 'file', path: abs, rel, size: stats.size }];
     }
   }
 
@@ -187,7 +191,7 @@ class Discovery {
     }
   }
 
-  async* #glob(pattern: string): AsyncGenerator<Discovered> {
+  async* #glob(pattern: string): AsyncGenerator<Discovered[]> {
     const { hidden } = this.#options;
     const { default: fg } = await import('fast-glob');
     for (const task of fg.generateTasks(pattern, { dot: hidden })) {
@@ -201,49 +205,61 @@ class Discovery {
       const maxDepth = below.some((p) => p.includes('**'))
         ? Infinity
         : Math.max(...below.map((p) => p.split('/').length)) - 1;
-      yield* this.#walk({ abs, rel: '', match: picomatch(below, { dot: hidden }), maxDepth }, stats);
+      // A glob walks its own way (its matches may differ from a folder walk of the same place): loops are its only concern.
+      yield* this.#walk({ abs, rel: '', match: picomatch(below, { dot: hidden }), maxDepth }, stats, new SeenSet());
     }
   }
 
-  async* #walk(root: WalkRoot, rootStats: Stats): AsyncGenerator<Discovered> {
-    if (!this.#folders.add(rootStats, root.abs)) return;
+  /** Walks a folder tree; `folders` keeps it from entering a folder twice (loops, overlapping inputs). */
+  async* #walk(root: WalkRoot, rootStats: Stats, folders: SeenSet): AsyncGenerator<Discovered[]> {
+    if (!folders.add(rootStats, root.abs)) return;
     const { hidden, extensions } = this.#options;
+    const access = this.#access;
     const stack = [{ abs: root.abs, rel: root.rel, below: '', depth: 0 }];
     for (let folder = stack.pop(); folder !== undefined; folder = stack.pop()) {
+      let batch: Discovered[] = [];
+      let dir: Dir | undefined;
       try {
-        for await (const entry of await opendir(folder.abs, { bufferSize: 256 })) {
+        dir = await access.opendir(folder.abs);
+        for (let entry = await access.readEntry(dir); entry !== null; entry = await access.readEntry(dir)) {
           const name = entry.name;
           if (!hidden && name.charCodeAt(0) === 46 /* . */) continue;
           const below = folder.below === '' ? name : `${folder.below}/${name}`;
           if (this.#excluded(below)) continue;
-          const isFolder = entry.isDirectory();
           const wanted = root.match === undefined
             ? extensions === null || extensions.has(extensionOf(name))
             : root.match(below);
           // Without a stat, only a symlink can turn out to be a folder: skip unwanted plain files early.
-          if (!wanted && !isFolder && !entry.isSymbolicLink()) continue;
+          if (!wanted && !entry.isDirectory() && !entry.isSymbolicLink()) continue;
           const abs = folder.abs + sep + name;
           const rel = folder.rel === '' ? name : folder.rel + sep + name;
           let stats: Stats;
           try {
-            stats = await this.#access.stat(abs);
+            stats = await access.stat(abs);
           } catch (error) {
-            if (wanted) yield { kind: 'failed', path: abs, rel, error: brokenLinkOr(error, entry.isSymbolicLink()) };
+            if (wanted) batch.push({ kind: 'failed', path: abs, rel, error: brokenLinkOr(error, entry.isSymbolicLink()) });
             continue;
           }
           if (stats.isDirectory()) {
-            if (folder.depth < (root.maxDepth ?? Infinity) && this.#folders.add(stats, abs)) {
+            if (folder.depth < (root.maxDepth ?? Infinity) && folders.add(stats, abs)) {
               stack.push({ abs, rel, below, depth: folder.depth + 1 });
             }
           } else if (wanted && stats.isFile() && this.#files.add(stats, abs)) {
-            yield { kind: 'file', path: abs, rel, size: stats.size };
+            batch.push({ kind: 'file', path: abs, rel, size: stats.size });
+            if (batch.length === BATCH) {
+              yield batch;
+              batch = [];
+            }
           }
         }
       } catch (error) {
         const { message } = toFileReadError(error);
         const failure = new ImgpushError('IMGPUSH_FOLDER_UNREADABLE', `cannot read folder: ${message}`, { cause: error });
-        yield { kind: 'failed', path: folder.abs, rel: folder.rel, error: failure };
+        batch.push({ kind: 'failed', path: folder.abs, rel: folder.rel, error: failure });
+      } finally {
+        dir?.closeSync();
       }
+      if (batch.length > 0) yield batch;
     }
   }
 }

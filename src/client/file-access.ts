@@ -1,4 +1,5 @@
-import { close, closeSync, fstat, fstatSync, open, openSync, read, readSync, stat, statSync, type Stats } from 'node:fs';
+import { close, closeSync, fstat, fstatSync, open, openSync, opendirSync, read, readSync, stat, statSync, type Dir, type Dirent, type Stats } from 'node:fs';
+import { opendir } from 'node:fs/promises';
 import { promisify } from 'node:util';
 
 const statAsync = promisify(stat);
@@ -74,6 +75,28 @@ export class FileAccess {
   close(fd: number): void | Promise<void> {
     if (!this.#sync) return closeAsync(fd);
     closeSync(fd);
+  }
+
+  /** Opens a folder to read its entries a buffer at a time (never the whole listing at once). */
+  opendir(path: string): Dir | Promise<Dir> {
+    if (!this.#sync) return opendir(path, { bufferSize: 256 });
+    const started = performance.now();
+    try {
+      return opendirSync(path, { bufferSize: 256 });
+    } finally {
+      this.#timed(started);
+    }
+  }
+
+  /** The folder's next entry; null at its end. */
+  readEntry(dir: Dir): Dirent | null | Promise<Dirent | null> {
+    if (!this.#sync) return dir.read();
+    const started = performance.now();
+    try {
+      return dir.readSync();
+    } finally {
+      this.#timed(started);
+    }
   }
 
   #timed(started: number): void {

@@ -109,7 +109,7 @@ class PushRun {
   /** Aborted when uploads in flight must end now: the grace period ran out, or a second stop. */
   readonly #inFlight = new AbortController();
   readonly #retryOptions: RetryOptions;
-  /** Files may wait in p-limit's queue up to this many; then discovery waits. */
+  /** Files may wait in p-limit's queue up to this many (plus one batch from discovery); then discovery waits. */
   readonly #queueLimit: number;
   #started = 0;
   #scheduled = 0;
@@ -192,7 +192,8 @@ class PushRun {
         pulled.catch(NO_CALLBACK); // if the stop wins the race, a later failure of this pull is nobody's
         const next = await Promise.race([pulled, stopped]);
         if (next === undefined || next.done === true) break;
-        this.#accept(next.value);
+        for (const item of next.value) this.#accept(item);
+        this.#onProgress(this.#progress);
         if (this.#scheduled - this.#finished >= this.#queueLimit) await this.#roomInQueue();
       }
       this.#progress.discoveryDone = !this.#stopping;
@@ -214,7 +215,6 @@ class PushRun {
     } else {
       this.#record({ path: item.path, rel: item.rel, url: null, ok: false, status: null, bytes: 0, ms: 0, attempts: 0, skipped: item.reason });
     }
-    this.#onProgress(progress);
   }
 
   /** One file, from its first attempt to its line in the logs. Never rejects. */

@@ -31,7 +31,7 @@ function options(overrides: Partial<DiscoveryOptions>): DiscoveryOptions {
 
 async function all(overrides: Partial<DiscoveryOptions>): Promise<Discovered[]> {
   const found: Discovered[] = [];
-  for await (const item of discover(options(overrides))) found.push(item);
+  for await (const batch of discover(options(overrides))) found.push(...batch);
   return found;
 }
 
