@@ -67,7 +67,7 @@ export function addRunFlags(command: Command): Command {
   return command
     .option('-u, --url <url>', 'where to send each file; may hold {path}, {name}, {stem}, {ext}')
     .option('-c, --concurrency <n>', 'uploads in flight at once (default: 8)', wholeNumber)
-    .addOption(new Option('-X, --method <method>', 'HTTP method (default: POST)').choices(['POST', 'PUT', 'post', 'put']))
+    .option('-X, --method <method>', 'HTTP method, POST or PUT (default: POST)')
     .addOption(new Option('--body <mode>', 'multipart: one file per form; raw: the bytes alone (default: multipart)').choices(['multipart', 'raw']))
     .option('--field <name>', 'multipart field of the file (default: image)')
     .option('-F, --form <key=value>', 'extra multipart field, repeatable', collectPair('=', 'key=value'))
