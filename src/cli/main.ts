@@ -18,7 +18,7 @@ type Client = typeof import('../client/index.js');
  * the exit code. The client and the progress bar load here, not at start,
  * so `--help` and `--version` stay fast.
  */
-async function execute(flags: RunFlags, start: (client: Client, hooks: PushHooks & { onWarning: (m: string) => void }) => Promise<PushSummary>): Promise<number> {
+async function execute(flags: RunFlags, start: (client: Client, hooks: PushHooks) => Promise<PushSummary>): Promise<number> {
   const [client, { createProgressView }, report] = await Promise.all([
     import('../client/index.js'), import('./progress.js'), import('./report.js'),
   ]);
@@ -47,7 +47,8 @@ async function execute(flags: RunFlags, start: (client: Client, hooks: PushHooks
       cancelSignal: cancel.signal,
       onProgress: (progress) => view.watch(progress),
       onResult: (result) => {
-        if (result.ok || (result.skipped !== undefined && flags.quiet === true)) return;
+        // Files a stop kept from being sent are the summary's business, not a line each.
+        if (result.ok || result.error?.code === 'IMGPUSH_INTERRUPTED' || (result.skipped !== undefined && flags.quiet === true)) return;
         if (++shown <= MAX_RESULT_LINES) view.note(report.formatResultLine(result));
         else if (shown === MAX_RESULT_LINES + 1) view.note('imgpush: more files failed or were skipped; the logs list every one');
       },

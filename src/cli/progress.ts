@@ -66,13 +66,13 @@ function barView(stream: NodeJS.WriteStream, cliProgress: typeof import('cli-pro
   const startedAt = performance.now();
   const bars = new cliProgress.MultiBar({
     stream,
-    format: '{bar} {counts} | {ok} ok {failed} failed | {rate} files/s {mbps} MB/s | ETA {eta}',
+    format: '{bar} {counts} | {ok} ok {failed} failed | {rate} files/s {mbps} MB/s | ETA {etaText}',
     hideCursor: true,
     clearOnComplete: false,
     barsize: 24,
     fps: 10,
   }, cliProgress.Presets.shades_classic);
-  const bar = bars.create(0, 0, { counts: '0/0+', ok: 0, failed: 0, rate: '0.0', mbps: '0.0', eta: '?' });
+  const bar = bars.create(0, 0, { counts: '0/0+', ok: 0, failed: 0, rate: '0.0', mbps: '0.0', etaText: '?' });
   let watched: Readonly<Progress> | undefined;
   let stopped = false;
   const draw = (): void => {
@@ -85,7 +85,7 @@ function barView(stream: NodeJS.WriteStream, cliProgress: typeof import('cli-pro
       failed: watched.failed,
       rate: rates.filesPerSecond.toFixed(1),
       mbps: rates.megabytesPerSecond.toFixed(1),
-      eta: formatSeconds(rates.etaSeconds),
+      etaText: formatSeconds(rates.etaSeconds),
     });
   };
   const timer = setInterval(draw, BAR_INTERVAL_MS);

@@ -105,21 +105,20 @@ interface WalkRoot {
 /** Most files a folder walk hands over at once: one buffer of folder entries. */
 const BATCH = 256;
 
-/**
- * Finds the files named by inputs and lists, in batches of at most 256, so
- * a consumer that stops pulling stops the walk: memory stays flat for any
- * tree size, and the per-file cost of async iteration is paid per batch.
- */
-export async function* discover(options: DiscoveryOptions): AsyncGenerator<Discovered[]> {
-  const discovery = new Discovery(options);
-  for (const input of options.inputs) yield* discovery.input(input);
-  if (options.listed !== undefined) {
-    for await (const item of options.listed) {
-      const { path, rel } = typeof item === 'string' ? { path: item, rel: undefined } : item;
-      const abs = resolve(path);
-      yield* discovery.listed(abs, rel ?? listedRel(abs));
-    }
-  }
+interface Folder {
+  readonly abs: string;
+  readonly rel: string;
+  /** Its path under the walk's root, with '/' separators, for matching. */
+  readonly below: string;
+  readonly depth: number;
+}
+
+/** The walk in progress, kept where unfinished() can see it. */
+interface Walk {
+  /** The glob being walked; undefined for a folder walk. */
+  readonly pattern: string | undefined;
+  readonly stack: Folder[];
+  current: Folder | undefined;
 }
 
 /**
@@ -138,12 +137,28 @@ export async function assertInputsExist(inputs: readonly string[]): Promise<void
   }
 }
 
-class Discovery {
+/** What a discovery had not finished when it was cut short. */
+export interface Unfinished {
+  /** Folders not walked to their end, globs not matched to their end, inputs not started: `retry` takes them as they are. */
+  readonly paths: ListedFile[];
+  /** A list (stdin, --files-from) was still being read: the paths after that point cannot be known. */
+  readonly listCutShort: boolean;
+}
+
+/**
+ * Finds the files named by inputs and lists, in batches of at most 256, so
+ * a consumer that stops pulling stops the walk: memory stays flat for any
+ * tree size, and the per-file cost of async iteration is paid per batch.
+ */
+export class Discovery {
   readonly #options: DiscoveryOptions;
   readonly #files = new SeenSet();
   readonly #folders = new SeenSet();
   readonly #excluded: (posixRel: string) => boolean;
   readonly #access: FileAccess;
+  #nextInput = 0;
+  #walk: Walk | undefined;
+  #listOpen = false;
 
   constructor(options: DiscoveryOptions) {
     this.#options = options;
@@ -151,35 +166,64 @@ class Discovery {
     this.#excluded = excludeMatcher(options.exclude);
   }
 
-  async* input(input: string): AsyncGenerator<Discovered[]> {
-    const abs = resolve(input);
+  async* run(): AsyncGenerator<Discovered[]> {
+    const { inputs, listed } = this.#options;
+    while (this.#nextInput < inputs.length) yield* this.#path(inputs[this.#nextInput++] as string, undefined, 'named');
+    if (listed === undefined) return;
+    this.#listOpen = true;
+    for await (const item of listed) {
+      const { path, rel } = typeof item === 'string' ? { path: item, rel: undefined } : item;
+      yield* this.#path(path, rel ?? listedRel(resolve(path)), 'listed');
+    }
+    this.#listOpen = false;
+  }
+
+  /** Where discovery stands, for a run cut short: what it had not yet handed over. */
+  unfinished(): Unfinished {
+    const paths: ListedFile[] = [];
+    const walk = this.#walk;
+    if (walk?.pattern !== undefined) {
+      paths.push({ path: walk.pattern, rel: '' });
+    } else if (walk !== undefined) {
+      // The folder being read is walked again whole: some of its files may go twice, none is left out.
+      for (const folder of walk.current === undefined ? walk.stack : [walk.current, ...walk.stack]) {
+        paths.push({ path: folder.abs, rel: folder.rel });
+      }
+    }
+    for (const input of this.#options.inputs.slice(this.#nextInput)) paths.push({ path: input, rel: '' });
+    return { paths, listCutShort: this.#listOpen };
+  }
+
+  /**
+   * A path, named or listed, or a glob pattern. `rel` is its {path} root:
+   * given by a list, or for a name on the command line '' (a folder is the
+   * root of its files) and the file's own name for a file.
+   */
+  async* #path(text: string, rel: string | undefined, how: 'named' | 'listed'): AsyncGenerator<Discovered[]> {
+    const abs = resolve(text);
     const stats = await this.#statOrError(abs);
-    if (stats instanceof ImgpushError) {
-      if (await isGlob(input)) yield* this.#glob(input);
-      else yield [{ kind: 'failed', path: abs, rel: basename(abs), error: stats }];
+    if (!(stats instanceof ImgpushError)) {
+      yield* this.#named(abs, rel, stats, how);
+    } else if (await isGlob(text)) {
+      yield* this.#glob(text);
+    } else {
+      yield [{ kind: 'failed', path: abs, rel: rel || basename(abs), error: stats }];
+    }
+  }
+
+  async* #named(abs: string, rel: string | undefined, stats: Stats, how: 'named' | 'listed'): AsyncGenerator<Discovered[]> {
+    if (stats.isDirectory()) {
+      yield* this.#walkFolder({ abs, rel: rel ?? '' }, stats, this.#folders, undefined);
       return;
     }
-    // A folder on the command line is the root of its files' {path}; a file is its own root.
-    yield* this.#named(abs, stats.isDirectory() ? '' : basename(abs), stats, 'named');
-  }
-
-  /** A path from a list: a folder is walked, a file is sent as it is, whatever its extension. */
-  async* listed(abs: string, rel: string): AsyncGenerator<Discovered[]> {
-    const stats = await this.#statOrError(abs);
-    if (stats instanceof ImgpushError) yield [{ kind: 'failed', path: abs, rel, error: stats }];
-    else yield* this.#named(abs, rel, stats, 'listed');
-  }
-
-  async* #named(abs: string, rel: string, stats: Stats, how: 'named' | 'listed'): AsyncGenerator<Discovered[]> {
-    if (stats.isDirectory()) {
-      yield* this.#walk({ abs, rel }, stats, this.#folders);
-    } else if (!stats.isFile()) {
+    const fileRel = rel || basename(abs);
+    if (!stats.isFile()) {
       const error = new ImgpushError('IMGPUSH_NOT_A_FILE', 'not a regular file (a device, socket or pipe)');
-      yield [{ kind: 'failed', path: abs, rel, error }];
-    } else if (this.#excluded(toPosix(rel))) {
-      yield [{ kind: 'skipped', path: abs, rel, reason: `${how} but matches --exclude` }];
+      yield [{ kind: 'failed', path: abs, rel: fileRel, error }];
+    } else if (this.#excluded(toPosix(fileRel))) {
+      yield [{ kind: 'skipped', path: abs, rel: fileRel, reason: `${how} but matches --exclude` }];
     } else if (this.#files.add(stats, abs)) {
-      yield [{ kind: 'file', path: abs, rel, size: stats.size }];
+      yield [{ kind: 'file', path: abs, rel: fileRel, size: stats.size }];
     }
   }
 
@@ -206,61 +250,72 @@ class Discovery {
         ? Infinity
         : Math.max(...below.map((p) => p.split('/').length)) - 1;
       // A glob walks its own way (its matches may differ from a folder walk of the same place): loops are its only concern.
-      yield* this.#walk({ abs, rel: '', match: picomatch(below, { dot: hidden }), maxDepth }, stats, new SeenSet());
+      yield* this.#walkFolder({ abs, rel: '', match: picomatch(below, { dot: hidden }), maxDepth }, stats, new SeenSet(), pattern);
     }
   }
 
   /** Walks a folder tree; `folders` keeps it from entering a folder twice (loops, overlapping inputs). */
-  async* #walk(root: WalkRoot, rootStats: Stats, folders: SeenSet): AsyncGenerator<Discovered[]> {
+  async* #walkFolder(root: WalkRoot, rootStats: Stats, folders: SeenSet, pattern: string | undefined): AsyncGenerator<Discovered[]> {
     if (!folders.add(rootStats, root.abs)) return;
+    const walk: Walk = { pattern, stack: [{ abs: root.abs, rel: root.rel, below: '', depth: 0 }], current: undefined };
+    this.#walk = walk;
+    try {
+      for (let folder = walk.stack.pop(); folder !== undefined; folder = walk.stack.pop()) {
+        walk.current = folder;
+        yield* this.#readFolder(root, folder, folders, walk.stack);
+      }
+    } finally {
+      this.#walk = undefined;
+    }
+  }
+
+  /** One folder's wanted files, in batches; its subfolders go on the stack. */
+  async* #readFolder(root: WalkRoot, folder: Folder, folders: SeenSet, stack: Folder[]): AsyncGenerator<Discovered[]> {
     const { hidden, extensions } = this.#options;
     const access = this.#access;
-    const stack = [{ abs: root.abs, rel: root.rel, below: '', depth: 0 }];
-    for (let folder = stack.pop(); folder !== undefined; folder = stack.pop()) {
-      let batch: Discovered[] = [];
-      let dir: Dir | undefined;
-      try {
-        dir = await access.opendir(folder.abs);
-        for (let entry = await access.readEntry(dir); entry !== null; entry = await access.readEntry(dir)) {
-          const name = entry.name;
-          if (!hidden && name.charCodeAt(0) === 46 /* . */) continue;
-          const below = folder.below === '' ? name : `${folder.below}/${name}`;
-          if (this.#excluded(below)) continue;
-          const wanted = root.match === undefined
-            ? extensions === null || extensions.has(extensionOf(name))
-            : root.match(below);
-          // Without a stat, only a symlink can turn out to be a folder: skip unwanted plain files early.
-          if (!wanted && !entry.isDirectory() && !entry.isSymbolicLink()) continue;
-          const abs = folder.abs + sep + name;
-          const rel = folder.rel === '' ? name : folder.rel + sep + name;
-          let stats: Stats;
-          try {
-            stats = await access.stat(abs);
-          } catch (error) {
-            if (wanted) batch.push({ kind: 'failed', path: abs, rel, error: brokenLinkOr(error, entry.isSymbolicLink()) });
-            continue;
+    let batch: Discovered[] = [];
+    let dir: Dir | undefined;
+    try {
+      dir = await access.opendir(folder.abs);
+      for (let entry = await access.readEntry(dir); entry !== null; entry = await access.readEntry(dir)) {
+        const name = entry.name;
+        if (!hidden && name.charCodeAt(0) === 46 /* . */) continue;
+        const below = folder.below === '' ? name : `${folder.below}/${name}`;
+        if (this.#excluded(below)) continue;
+        const wanted = root.match === undefined
+          ? extensions === null || extensions.has(extensionOf(name))
+          : root.match(below);
+        // Without a stat, only a symlink can turn out to be a folder: skip unwanted plain files early.
+        if (!wanted && !entry.isDirectory() && !entry.isSymbolicLink()) continue;
+        const abs = folder.abs + sep + name;
+        const rel = folder.rel === '' ? name : folder.rel + sep + name;
+        let stats: Stats;
+        try {
+          stats = await access.stat(abs);
+        } catch (error) {
+          if (wanted) batch.push({ kind: 'failed', path: abs, rel, error: brokenLinkOr(error, entry.isSymbolicLink()) });
+          continue;
+        }
+        if (stats.isDirectory()) {
+          if (folder.depth < (root.maxDepth ?? Infinity) && folders.add(stats, abs)) {
+            stack.push({ abs, rel, below, depth: folder.depth + 1 });
           }
-          if (stats.isDirectory()) {
-            if (folder.depth < (root.maxDepth ?? Infinity) && folders.add(stats, abs)) {
-              stack.push({ abs, rel, below, depth: folder.depth + 1 });
-            }
-          } else if (wanted && stats.isFile() && this.#files.add(stats, abs)) {
-            batch.push({ kind: 'file', path: abs, rel, size: stats.size });
-            if (batch.length === BATCH) {
-              yield batch;
-              batch = [];
-            }
+        } else if (wanted && stats.isFile() && this.#files.add(stats, abs)) {
+          batch.push({ kind: 'file', path: abs, rel, size: stats.size });
+          if (batch.length === BATCH) {
+            yield batch;
+            batch = [];
           }
         }
-      } catch (error) {
-        const { message } = toFileReadError(error);
-        const failure = new ImgpushError('IMGPUSH_FOLDER_UNREADABLE', `cannot read folder: ${message}`, { cause: error });
-        batch.push({ kind: 'failed', path: folder.abs, rel: folder.rel, error: failure });
-      } finally {
-        dir?.closeSync();
       }
-      if (batch.length > 0) yield batch;
+    } catch (error) {
+      const { message } = toFileReadError(error);
+      const failure = new ImgpushError('IMGPUSH_FOLDER_UNREADABLE', `cannot read folder: ${message}`, { cause: error });
+      batch.push({ kind: 'failed', path: folder.abs, rel: folder.rel, error: failure });
+    } finally {
+      dir?.closeSync();
     }
+    if (batch.length > 0) yield batch;
   }
 }
 

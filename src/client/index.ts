@@ -1,5 +1,5 @@
 export { push, type PushHooks, type PushSummary, type Progress, type FileResult } from './push.js';
-export { retry, type RetryOverrides, type RetryHooks } from './retry.js';
+export { retry, type RetryOverrides } from './retry.js';
 export { DEFAULTS, type PushOptions, type RequestSettings, type BodyMode, type Method, type Pairs } from './options.js';
 export type { ListedFile } from './discover.js';
 export { readPathList, readPathListFile } from './path-list.js';

@@ -2,7 +2,7 @@ import { setMaxListeners } from 'node:events';
 import pLimit, { type LimitFunction } from 'p-limit';
 import pRetry, { type Options as RetryOptions } from 'p-retry';
 import { ImgpushError, UsageError } from '../shared/errors.js';
-import { assertInputsExist, discover, type Discovered, type DiscoveredFile } from './discover.js';
+import { assertInputsExist, Discovery, type Discovered, type DiscoveredFile, type Unfinished } from './discover.js';
 import { HttpStatusError, InterruptedError } from './errors.js';
 import { FailureLog } from './failure-log.js';
 import { FileAccess } from './file-access.js';
@@ -63,17 +63,19 @@ export interface PushSummary {
   /** The failure log, when something failed; null otherwise. */
   readonly failuresFile: string | null;
   readonly resultsFile: string | null;
-  /** The run was stopped before every file was done; files not yet found are not in any log. */
+  /** The run was stopped before every file was done: every file not uploaded is in the failure log. */
   readonly interrupted: boolean;
 }
 
 export interface PushHooks {
   /** Aborting stops the run: nothing new starts, uploads in flight get `graceMs` to finish, the rest go to the failure log. */
   readonly signal?: AbortSignal;
-  /** Aborting ends uploads in flight at once (a second Ctrl-C). */
+  /** Aborting ends uploads in flight at once and cuts discovery short (a second Ctrl-C). */
   readonly cancelSignal?: AbortSignal;
   readonly onProgress?: (progress: Readonly<Progress>) => void;
   readonly onResult?: (result: FileResult) => void;
+  /** Things the user should know that are no file's failure. */
+  readonly onWarning?: (message: string) => void;
 }
 
 /**
@@ -117,8 +119,8 @@ class PushRun {
   #stopping = false;
   #fatal: ImgpushError | undefined;
   #wake: (() => void) | undefined;
-  /** Set while discovery runs: ends its wait for the next path. */
-  #onStop: () => void = NO_CALLBACK;
+  /** Set while discovery runs: ends its wait for the next batch. */
+  #onCancel: () => void = NO_CALLBACK;
   #graceTimer: NodeJS.Timeout | undefined;
 
   constructor(options: ResolvedOptions, hooks: PushHooks) {
@@ -158,7 +160,7 @@ class PushRun {
     this.#started = performance.now();
     const { signal, cancelSignal } = this.#hooks;
     const stop = (): void => this.#stop();
-    const cancel = (): void => this.#inFlight.abort(new InterruptedError(true));
+    const cancel = (): void => this.#cancel();
     signal?.addEventListener('abort', stop, { once: true });
     cancelSignal?.addEventListener('abort', cancel, { once: true });
     if (signal?.aborted === true) this.#stop();
@@ -179,24 +181,35 @@ class PushRun {
     return this.#summary();
   }
 
+  /**
+   * Pulls discovery while the queue has room. After a stop, discovery runs
+   * on to its end without sending, so that every file not uploaded is in the
+   * failure log; a cancel cuts that short too, and what discovery had not
+   * finished (folders, globs, inputs) goes to the failure log for retry.
+   */
   async #discoverAndSchedule(): Promise<void> {
     const { inputs, listed, extensions, exclude, hidden } = this.#options;
-    const found = discover({ inputs, listed, extensions, exclude, hidden, files: this.#files });
-    const stopped = new Promise<undefined>((resolve) => {
-      this.#onStop = () => resolve(undefined);
+    const discovery = new Discovery({ inputs, listed, extensions, exclude, hidden, files: this.#files });
+    const found = discovery.run();
+    const cancelled = new Promise<undefined>((resolve) => {
+      this.#onCancel = () => resolve(undefined);
     });
     try {
-      while (!this.#stopping) {
-        // Racing the stop: a list on stdin may not send its next line for a long time.
+      for (;;) {
+        // Racing the cancel: a list on stdin may not send its next line for a long time.
         const pulled = found.next();
-        pulled.catch(NO_CALLBACK); // if the stop wins the race, a later failure of this pull is nobody's
-        const next = await Promise.race([pulled, stopped]);
-        if (next === undefined || next.done === true) break;
+        pulled.catch(NO_CALLBACK); // if the cancel wins the race, a later failure of this pull is nobody's
+        const next = await Promise.race([pulled, cancelled]);
+        if (next === undefined) {
+          this.#recordUnfinished(discovery.unfinished());
+          return;
+        }
+        if (next.done === true) break;
         for (const item of next.value) this.#accept(item);
         this.#onProgress(this.#progress);
-        if (this.#scheduled - this.#finished >= this.#queueLimit) await this.#roomInQueue();
+        while (!this.#stopping && this.#scheduled - this.#finished >= this.#queueLimit) await this.#roomInQueue();
       }
-      this.#progress.discoveryDone = !this.#stopping;
+      this.#progress.discoveryDone = true;
     } finally {
       // Not awaited: a generator busy in a read settles its return() only when that read does.
       found.return(undefined).catch(NO_CALLBACK);
@@ -208,8 +221,12 @@ class PushRun {
     progress.discovered++;
     if (item.kind === 'file') {
       progress.bytesDiscovered += item.size;
-      this.#scheduled++;
-      void this.#limit(this.#upload, item);
+      if (this.#stopping) {
+        this.#record(failedResult(item, this.#transport.urlFor(item.rel), new InterruptedError(false), 0, 0));
+      } else {
+        this.#scheduled++;
+        void this.#limit(this.#upload, item);
+      }
     } else if (item.kind === 'failed') {
       this.#record(failedResult(item, null, item.error, 0, 0));
     } else {
@@ -303,6 +320,15 @@ class PushRun {
     this.#hooks.onResult?.(result);
   }
 
+  #recordUnfinished({ paths, listCutShort }: Unfinished): void {
+    const error = new ImgpushError('IMGPUSH_NOT_LISTED', 'the run was stopped before this was walked to its end; imgpush retry walks it again');
+    for (const { path, rel = '' } of paths) {
+      this.#progress.discovered++;
+      this.#record(failedResult({ path, rel }, null, error, 0, 0));
+    }
+    if (listCutShort) this.#hooks.onWarning?.('the run was stopped while the list of paths was still being read: paths after that point are in no log');
+  }
+
   #roomInQueue(): Promise<void> {
     return new Promise((resolve) => {
       this.#wake = () => {
@@ -319,8 +345,15 @@ class PushRun {
   #stop(): void {
     if (this.#stopping) return;
     this.#stopping = true;
-    this.#onStop();
+    this.#wake?.();
     this.#graceTimer = setTimeout(() => this.#inFlight.abort(new InterruptedError(true)), this.#options.graceMs);
+  }
+
+  /** Ends uploads in flight now and cuts discovery short (a second Ctrl-C). */
+  #cancel(): void {
+    this.#stop();
+    this.#inFlight.abort(new InterruptedError(true));
+    this.#onCancel();
   }
 
   /** A log that cannot be written ends the run: a result nobody can find is a lost file. */

@@ -7,10 +7,6 @@ import { push, type PushHooks, type PushSummary } from './push.js';
 /** Options of a retry: any of push's, each overriding what the failure log recorded. */
 export type RetryOverrides = Partial<Omit<PushOptions, 'inputs' | 'listed'>>;
 
-export interface RetryHooks extends PushHooks {
-  /** Things the user should know before the files go out (a secret header that was not recorded…). */
-  readonly onWarning?: (message: string) => void;
-}
 
 function fromSettings(settings: RequestSettings): Omit<PushOptions, 'inputs' | 'listed'> {
   const headers = settings.headers.filter((pair): pair is readonly [string, string] => pair[1] !== null);
@@ -37,7 +33,7 @@ function missingSecrets(settings: RequestSettings, overrides: RetryOverrides): s
  * @example
  * const summary = await retry('imgpush-failures.jsonl', { concurrency: 4 });
  */
-export async function retry(failureLog: string, overrides: RetryOverrides = {}, hooks: RetryHooks = {}): Promise<PushSummary> {
+export async function retry(failureLog: string, overrides: RetryOverrides = {}, hooks: PushHooks = {}): Promise<PushSummary> {
   const log = await openFailureLog(failureLog, (line) => hooks.onWarning?.(`${failureLog} line ${line} is not a complete entry; skipped`));
   for (const warning of missingSecrets(log.settings, overrides)) hooks.onWarning?.(warning);
   const target = overrides.failures ?? failureLog;

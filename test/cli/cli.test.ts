@@ -154,8 +154,8 @@ test('--quiet prints only errors', async () => {
   }
 });
 
-test('Ctrl-C stops the run with exit 130, every unfinished file in the failure log, and imgpush retry completes it', async () => {
-  const many = await makeTree(Object.fromEntries(Array.from({ length: 300 }, (_, i) => [`f${i}.jpg`, 32])));
+test('Ctrl-C stops the run with exit 130, every file of the tree in a log, and imgpush retry completes it', async () => {
+  const many = await makeTree(Object.fromEntries(Array.from({ length: 1500 }, (_, i) => [`d${i % 5}/f${i}.jpg`, 32])));
   const server = await startServer(() => ({ status: 200, delayMs: 10 }));
   const work = await makeTree({});
   try {
@@ -165,16 +165,34 @@ test('Ctrl-C stops the run with exit 130, every unfinished file in the failure l
     const stopped = await run.done;
     assert.equal(stopped.code, 130, stopped.stderr);
     assert.match(stopped.stderr, /stopping/);
+    assert.match(stopped.stdout, /1500 files: \d+ uploaded, \d+ failed, 0 skipped \(stopped early\)/);
     const results = await readJsonl<{ ok: boolean; rel: string }>(join(work.root, 'results.jsonl'));
     const [, ...failures] = await readJsonl<FailureRecord>(join(work.root, 'imgpush-failures.jsonl'));
-    assert.equal(results.filter((r) => r.ok).length + failures.length, results.length, 'each file once, uploaded or failed');
-    assert.ok(failures.length > 0);
+    assert.equal(results.length, 1500, 'every file of the tree has its line');
+    assert.equal(results.filter((r) => r.ok).length + failures.length, 1500, 'each file uploaded or in the failure log');
 
     const finished = await runCli(['retry', 'imgpush-failures.jsonl'], { cwd: work.root });
     assert.equal(finished.code, 0, finished.stderr);
-    const uploaded = new Set(server.received.map(fileName));
-    const discovered = results.map((r) => r.rel);
-    assert.ok(discovered.every((rel) => uploaded.has(rel)), 'every file found before the stop is now on the server');
+    assert.equal(new Set(server.received.map(fileName)).size, 1500, 'every file is now on the server');
+  } finally {
+    await server.close();
+    await many.remove();
+    await work.remove();
+  }
+});
+
+test('SIGTERM stops the run with exit 143 and a failure log', async () => {
+  const many = await makeTree(Object.fromEntries(Array.from({ length: 50 }, (_, i) => [`f${i}.jpg`, 8])));
+  const server = await startServer(() => ({ status: 200, delayMs: 20 }));
+  const work = await makeTree({});
+  try {
+    const run = startCli([many.root, '--url', server.url, '--concurrency', '1'], { cwd: work.root });
+    while (server.received.length < 2) await new Promise((resolve) => setImmediate(resolve));
+    run.child.kill('SIGTERM');
+    const stopped = await run.done;
+    assert.equal(stopped.code, 143, stopped.stderr);
+    const [, ...failures] = await readJsonl<FailureRecord>(join(work.root, 'imgpush-failures.jsonl'));
+    assert.ok(failures.length >= 40 && failures.every((f) => f.code === 'IMGPUSH_INTERRUPTED'));
   } finally {
     await server.close();
     await many.remove();

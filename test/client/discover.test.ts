@@ -4,7 +4,7 @@ import { after, before, test } from 'node:test';
 import { promisify } from 'node:util';
 import { execFile } from 'node:child_process';
 import { UsageError } from '../../src/shared/errors.js';
-import { assertInputsExist, discover, type Discovered, type DiscoveryOptions } from '../../src/client/discover.js';
+import { assertInputsExist, Discovery, type Discovered, type DiscoveryOptions } from '../../src/client/discover.js';
 import { IMAGE_EXTENSIONS } from '../../src/shared/media-types.js';
 import { makeTree, type Tree } from '../helpers/files.js';
 
@@ -31,7 +31,7 @@ function options(overrides: Partial<DiscoveryOptions>): DiscoveryOptions {
 
 async function all(overrides: Partial<DiscoveryOptions>): Promise<Discovered[]> {
   const found: Discovered[] = [];
-  for await (const batch of discover(options(overrides))) found.push(...batch);
+  for await (const batch of new Discovery(options(overrides)).run()) found.push(...batch);
   return found;
 }
 
@@ -123,4 +123,22 @@ test('a named file that matches --exclude is skipped with its reason', async () 
 test('a missing input on the command line is a usage error; a glob that matches nothing is not', async () => {
   await assert.rejects(assertInputsExist([tree.path('missing')]), (error: unknown) => error instanceof UsageError && /does not exist/.test(error.message));
   await assertInputsExist([`${tree.root}/*.none`]);
+});
+
+test('a discovery cut short says what it had not finished: the folder being read, the folders left, the inputs not started', async () => {
+  const deep = await makeTree(Object.fromEntries(Array.from({ length: 600 }, (_, i) => [`d${i % 3}/f${i}.jpg`, 1])));
+  try {
+    const discovery = new Discovery(options({ inputs: [deep.root, tree.path('a.jpg'), `${tree.root}/*.png`] }));
+    const run = discovery.run();
+    const first = await run.next();
+    assert.equal(first.done, false);
+    const { paths, listCutShort } = discovery.unfinished();
+    assert.equal(listCutShort, false);
+    const folders = paths.filter((p) => p.path.startsWith(deep.root)).map((p) => p.rel).sort();
+    assert.ok(folders.length >= 3, `the folder being read and those left: ${folders.join()}`);
+    assert.deepEqual(paths.slice(-2), [{ path: tree.path('a.jpg'), rel: '' }, { path: `${tree.root}/*.png`, rel: '' }]);
+    await run.return(undefined);
+  } finally {
+    await deep.remove();
+  }
 });

@@ -218,29 +218,73 @@ test('a 1 GiB file is streamed: memory stays flat and the server gets every byte
   }
 });
 
-test('discovery waits for the uploads: found files stay within the queue bound while the server holds them', async () => {
-  const many = await makeTree(Object.fromEntries(Array.from({ length: 1500 }, (_, i) => [`f${i}.jpg`, 1])));
-  let release: () => void = () => {};
-  const held = new Promise<void>((resolve) => {
-    release = resolve;
-  });
-  let foundWhileHeld = 0;
+test('discovery waits for the uploads: files found but not done stay within the queue bound all run long', async () => {
+  const many = await makeTree(Object.fromEntries(Array.from({ length: 3000 }, (_, i) => [`f${i}.jpg`, 1])));
+  let ahead = 0;
   try {
-    await withServer(await startServer(async () => {
-      await held;
-      return { status: 200 };
-    }), async (server) => {
-      const run = push({ inputs: [many.root], url: server.url, concurrency: 2 }, {
+    await withServer(await startServer(() => ({ status: 200, delayMs: 1 })), async (server) => {
+      const summary = await push({ inputs: [many.root], url: server.url, concurrency: 2 }, {
         onProgress: (p: Readonly<Progress>) => {
-          if (p.ok === 0) foundWhileHeld = Math.max(foundWhileHeld, p.discovered);
+          ahead = Math.max(ahead, p.discovered - p.ok - p.failed - p.skipped);
         },
       });
-      // Give discovery ample time to run ahead if it were not bounded, then let the server answer.
-      setTimeout(release, 300);
-      const summary = await run;
-      assert.equal(summary.ok, 1500);
-      assert.ok(foundWhileHeld <= 2 + 256 + 256, `found ${foundWhileHeld} files before the first answer`);
-      assert.ok(foundWhileHeld > 2, 'discovery ran ahead of the uploads');
+      assert.equal(summary.ok, 3000);
+      // The bound: uploads in flight, p-limit's queue (concurrency + 256), and one batch from discovery (256).
+      assert.ok(ahead <= 2 + 2 + 256 + 256, `up to ${ahead} files were found and not done`);
+      assert.ok(ahead > 2, 'discovery ran ahead of the uploads');
+    });
+  } finally {
+    await many.remove();
+  }
+});
+
+test('after a stop, every file of the tree is in the failure log, not only those discovery had reached', async () => {
+  const many = await makeTree(Object.fromEntries(Array.from({ length: 1500 }, (_, i) => [`d${i % 5}/f${i}.jpg`, 4])));
+  const stop = new AbortController();
+  try {
+    await withServer(await startServer(() => ({ status: 200, delayMs: 2 })), async (server) => {
+      const logs = logsIn(many.root);
+      const summary = await push({ inputs: [many.root], url: server.url, concurrency: 2, ...logs }, {
+        signal: stop.signal,
+        onResult: (r) => {
+          if (r.ok && !stop.signal.aborted) stop.abort();
+        },
+      });
+      const [, ...failures] = await readJsonl<FailureRecord>(logs.failures);
+      assert.equal(summary.total, 1500);
+      assert.equal(summary.ok + failures.length, 1500);
+      assert.ok(failures.length > 1000, `${failures.length} not uploaded`);
+      assert.ok(failures.every((f) => f.code === 'IMGPUSH_INTERRUPTED'));
+    });
+  } finally {
+    await many.remove();
+  }
+});
+
+test('a cancel cuts discovery short: the folders it had not finished go to the failure log, and retry sends every file', async () => {
+  const many = await makeTree(Object.fromEntries(Array.from({ length: 1500 }, (_, i) => [`d${i % 5}/f${i}.jpg`, 4])));
+  const stop = new AbortController();
+  const cancel = new AbortController();
+  try {
+    await withServer(await startServer(() => ({ status: 200, delayMs: 2 })), async (server) => {
+      const logs = logsIn(many.root);
+      const summary = await push({ inputs: [many.root], url: server.url, concurrency: 2, ...logs }, {
+        signal: stop.signal,
+        cancelSignal: cancel.signal,
+        onResult: (r) => {
+          if (r.ok && !stop.signal.aborted) {
+            stop.abort();
+            cancel.abort();
+          }
+        },
+      });
+      assert.equal(summary.interrupted, true);
+      const [, ...failures] = await readJsonl<FailureRecord>(logs.failures);
+      assert.ok(failures.some((f) => f.code === 'IMGPUSH_NOT_LISTED'), 'unfinished folders are recorded');
+      const again = await retry(logs.failures, {});
+      assert.equal(again.failed, 0);
+      const received = new Set(server.received.map((r) => /filename="([^"]+)"/.exec(r.body.toString())?.[1]));
+      assert.equal(received.size, 1500, 'every file reached the server');
     });
   } finally {
     await many.remove();
