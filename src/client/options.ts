@@ -55,48 +55,40 @@ export interface PushOptions {
   readonly streamThresholdBytes?: number;
 }
 
-/** The request settings a failure log records, so `imgpush retry` sends the same way. */
-export interface RequestSettings {
-  readonly url: string;
+/** The settings a run and its failure log's record have in common, as they are. */
+interface CommonSettings {
   readonly method: Method;
   readonly body: BodyMode;
   readonly field: string;
   readonly form: Pairs;
-  /** Header values that may be secrets are recorded as null. */
-  readonly headers: ReadonlyArray<readonly [string, string | null]>;
-  /** Whether a token was sent (never the token). */
-  readonly token: boolean;
   readonly concurrency: number;
   readonly timeoutMs: number;
   readonly connectTimeoutMs: number;
   readonly retries: number;
   readonly retryMinDelayMs: number;
   readonly retryMaxDelayMs: number;
-  readonly extensions: readonly string[] | 'all';
   readonly exclude: readonly string[];
   readonly hidden: boolean;
 }
 
+/** The request settings a failure log records, so `imgpush retry` sends the same way. */
+export interface RequestSettings extends CommonSettings {
+  readonly url: string;
+  /** Header values that may be secrets are recorded as null. */
+  readonly headers: ReadonlyArray<readonly [string, string | null]>;
+  /** Whether a token was sent (never the token). */
+  readonly token: boolean;
+  readonly extensions: readonly string[] | 'all';
+}
+
 /** Options after validation, with every default filled in. */
-export interface ResolvedOptions {
+export interface ResolvedOptions extends CommonSettings {
   readonly inputs: readonly string[];
   readonly listed: AsyncIterable<string | ListedFile> | undefined;
   readonly url: UrlTemplate;
-  readonly method: Method;
-  readonly body: BodyMode;
-  readonly field: string;
-  readonly form: Pairs;
   /** Lower-case names, authorization included. */
   readonly headers: Readonly<Record<string, string>>;
-  readonly concurrency: number;
-  readonly timeoutMs: number;
-  readonly connectTimeoutMs: number;
-  readonly retries: number;
-  readonly retryMinDelayMs: number;
-  readonly retryMaxDelayMs: number;
   readonly extensions: ReadonlySet<string> | null;
-  readonly exclude: readonly string[];
-  readonly hidden: boolean;
   readonly out: string | undefined;
   readonly failures: string;
   readonly graceMs: number;
@@ -205,47 +197,28 @@ export function resolveOptions(options: PushOptions): ResolvedOptions {
   const retryMaxDelayMs = duration('--retry-max-delay', options.retryMaxDelayMs ?? DEFAULTS.retryMaxDelayMs, 0);
   if (retryMaxDelayMs < retryMinDelayMs) throw new UsageError('--retry-max-delay must not be shorter than --retry-min-delay');
   const extensions = checkExtensions(options.extensions);
-  const exclude = options.exclude ?? [];
-  const hidden = options.hidden ?? false;
+  const common: CommonSettings = {
+    method, body, field, form, concurrency, timeoutMs, connectTimeoutMs, retries, retryMinDelayMs, retryMaxDelayMs,
+    exclude: options.exclude ?? [],
+    hidden: options.hidden ?? false,
+  };
   return {
+    ...common,
     inputs,
     listed: options.listed,
     url,
-    method,
-    body,
-    field,
-    form,
     headers,
-    concurrency,
-    timeoutMs,
-    connectTimeoutMs,
-    retries,
-    retryMinDelayMs,
-    retryMaxDelayMs,
     extensions,
-    exclude,
-    hidden,
     out: options.out,
     failures: options.failures ?? DEFAULTS.failures,
     graceMs: duration('grace period', options.graceMs ?? DEFAULTS.graceMs, 0),
     streamThresholdBytes: integer('stream threshold', options.streamThresholdBytes ?? DEFAULTS.streamThresholdBytes, 0),
     settings: {
+      ...common,
       url: url.text,
-      method,
-      body,
-      field,
-      form,
       headers: headerPairs.map(([name, value]) => [name, SECRET_HEADER.test(name) ? null : value] as const),
       token: options.token !== undefined,
-      concurrency,
-      timeoutMs,
-      connectTimeoutMs,
-      retries,
-      retryMinDelayMs,
-      retryMaxDelayMs,
       extensions: extensions === null ? 'all' : [...extensions],
-      exclude,
-      hidden,
     },
   };
 }

@@ -8,15 +8,14 @@ import { push, type PushHooks, type PushSummary } from './push.js';
 export type RetryOverrides = Partial<Omit<PushOptions, 'inputs' | 'listed'>>;
 
 
-function fromSettings(settings: RequestSettings): Omit<PushOptions, 'inputs' | 'listed'> {
-  const headers = settings.headers.filter((pair): pair is readonly [string, string] => pair[1] !== null);
-  const { url, method, body, field, form, concurrency, timeoutMs, connectTimeoutMs, retries, retryMinDelayMs, retryMaxDelayMs, extensions, exclude, hidden } = settings;
-  return { url, method, body, field, form, headers, concurrency, timeoutMs, connectTimeoutMs, retries, retryMinDelayMs, retryMaxDelayMs, extensions, exclude, hidden };
+/** The recorded settings as push options: the headers whose values were kept, not the token. */
+function fromSettings({ headers, token: _sent, ...settings }: RequestSettings): Omit<PushOptions, 'inputs' | 'listed'> {
+  return { ...settings, headers: headers.filter((pair): pair is readonly [string, string] => pair[1] !== null) };
 }
 
 function missingSecrets(settings: RequestSettings, overrides: RetryOverrides): string[] {
-  const given = new Set(Object.keys(Object.fromEntries(Array.isArray(overrides.headers) ? overrides.headers : Object.entries(overrides.headers ?? {})))
-    .map((name) => name.toLowerCase()));
+  const pairs = Array.isArray(overrides.headers) ? overrides.headers : Object.entries(overrides.headers ?? {});
+  const given = new Set(pairs.map(([name]) => name.toLowerCase()));
   const warnings = settings.headers
     .filter(([name, value]) => value === null && !given.has(name.toLowerCase()))
     .map(([name]) => `header ${name} was not recorded (it may be a secret): give it again with --header '${name}: …'`);
