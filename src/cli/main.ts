@@ -1,3 +1,4 @@
+import { access, constants } from 'node:fs/promises';
 import { createRequire } from 'node:module';
 import { Command, CommanderError } from 'commander';
 import type { PushHooks, PushSummary } from '../client/push.js';
@@ -82,6 +83,15 @@ function reportError(error: unknown, client: Pick<Client, 'ImgpushError' | 'Usag
   return EXIT.failed;
 }
 
+async function assertReadable(path: string, flag: string, UsageError: Client['UsageError']): Promise<void> {
+  try {
+    await access(path, constants.R_OK);
+  } catch (error) {
+    const why = (error as NodeJS.ErrnoException).code === 'ENOENT' ? 'does not exist' : 'cannot be read';
+    throw new UsageError(`${flag} ${path} ${why}`);
+  }
+}
+
 async function* chain(lists: ReadonlyArray<AsyncIterable<string>>): AsyncGenerator<string> {
   for (const list of lists) yield* list;
 }
@@ -89,8 +99,9 @@ async function* chain(lists: ReadonlyArray<AsyncIterable<string>>): AsyncGenerat
 async function runPush(args: string[], flags: InputFlags): Promise<number> {
   const fromStdin = args.includes('-');
   const inputs = args.filter((arg) => arg !== '-');
-  const code = await execute(flags, (client, hooks) => {
+  const code = await execute(flags, async (client, hooks) => {
     const nul = flags.null === true;
+    if (flags.filesFrom !== undefined) await assertReadable(flags.filesFrom, '--files-from', client.UsageError);
     const lists: AsyncIterable<string>[] = [];
     if (fromStdin) lists.push(client.readPathList(process.stdin, nul));
     if (flags.filesFrom !== undefined) lists.push(client.readPathListFile(flags.filesFrom, nul));

@@ -1,4 +1,6 @@
 import { setMaxListeners } from 'node:events';
+import { access, constants } from 'node:fs/promises';
+import { dirname, resolve } from 'node:path';
 import pLimit, { type LimitFunction } from 'p-limit';
 import pRetry, { type Options as RetryOptions } from 'p-retry';
 import { ImgpushError, UsageError } from '../shared/errors.js';
@@ -90,7 +92,24 @@ export interface PushHooks {
 export async function push(options: PushOptions, hooks: PushHooks = {}): Promise<PushSummary> {
   const resolved = resolveOptions(options);
   await assertInputsExist(resolved.inputs);
+  await assertLogsWritable(resolved);
   return new PushRun(resolved, hooks).run();
+}
+
+/** A log that cannot be written would be found out only after files were sent: check its folder first. */
+async function assertLogsWritable({ out, failures }: ResolvedOptions): Promise<void> {
+  if (out !== undefined && resolve(out) === resolve(failures)) {
+    throw new UsageError('--out and --failures must be different files');
+  }
+  for (const [flag, path] of [['--out', out], ['--failures', failures]] as const) {
+    if (path === undefined) continue;
+    try {
+      await access(dirname(resolve(path)), constants.W_OK);
+    } catch (error) {
+      const why = (error as NodeJS.ErrnoException).code === 'ENOENT' ? 'does not exist' : 'cannot be written to';
+      throw new UsageError(`${flag} ${path}: its folder ${why}`, 'IMGPUSH_BAD_LOG_PATH');
+    }
+  }
 }
 
 const NO_CALLBACK = (): void => {};

@@ -46,6 +46,12 @@ test('usage errors exit 2 with a message naming the cause and no stack trace', a
       [['--url', 'http://h/x'], /nothing to upload: name files, folders or glob patterns/],
       [[tree.root, '--url', 'http://h/x', '--header', 'Content-Length: 3'], /--header Content-Length cannot be set/],
       [['retry', join(tree.root, 'one.jpg')], /is not an imgpush failure log/],
+      [['retry', join(tree.root, 'missing.jsonl')], /cannot read failure log .*missing\.jsonl: it does not exist/],
+      [['--files-from', join(tree.root, 'nope.txt'), '--url', 'http://h/x'], /--files-from .*nope\.txt does not exist/],
+      [[tree.root, '--url', 'http://h/x', '-o', join(tree.root, 'no/such/dir/r.jsonl')], /--out .*r\.jsonl: its folder does not exist/],
+      [[tree.root, '--url', 'http://h/x', '-o', 'same.jsonl', '--failures', 'same.jsonl'], /--out and --failures must be different files/],
+      [[tree.root, '--url', 'http://h/x', '--timeout', 'soon'], /--timeout.*expected a duration such as 30s/],
+      [[tree.root, '--url', 'http://h/x', '--method', 'DELETE'], /--method must be one of POST, PUT \(got "DELETE"\)/],
     ];
     for (const [args, message] of cases) {
       const result = await runCli(args);
