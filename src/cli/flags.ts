@@ -21,6 +21,9 @@ export interface RunFlags {
   hidden?: boolean;
   out?: string;
   failures?: string;
+  skipDone?: string[];
+  maxFailures?: number;
+  dryRun?: boolean;
   json?: boolean;
   quiet?: boolean;
   verbose?: boolean;
@@ -83,6 +86,9 @@ export function addRunFlags(command: Command): Command {
     .option('--hidden', 'include files and folders whose name starts with a dot')
     .option('-o, --out <file>', 'results log: one JSON line per file')
     .option('--failures <file>', 'failure log, written only if a file fails (default: imgpush-failures.jsonl)')
+    .option('--skip-done <results-log>', 'skip files an earlier run uploaded, unchanged since (repeatable)', collect)
+    .option('--max-failures <n>', 'stop the run once this many files have failed', wholeNumber)
+    .option('--dry-run', 'list what would be sent, and send nothing')
     .option('--json', 'print the summary as one JSON object on stdout')
     .option('-q, --quiet', 'print nothing but errors')
     .option('--verbose', 'show stack traces of unexpected errors');
@@ -109,6 +115,9 @@ export function toPushOptions(flags: RunFlags): Omit<PushOptions, 'url'> & { url
     hidden: flags.hidden,
     out: flags.out,
     failures: flags.failures,
+    skipDone: flags.skipDone,
+    maxFailures: flags.maxFailures,
+    dryRun: flags.dryRun,
   };
   for (const key of Object.keys(options)) if (options[key] === undefined) delete options[key];
   return options as Omit<PushOptions, 'url'> & { url?: string };

@@ -48,8 +48,9 @@ async function execute(flags: RunFlags, start: (client: Client, hooks: PushHooks
       cancelSignal: cancel.signal,
       onProgress: (progress) => view.watch(progress),
       onResult: (result) => {
-        // Files a stop kept from being sent are the summary's business, not a line each.
-        if (result.ok || result.error?.code === 'IMGPUSH_INTERRUPTED' || (result.skipped !== undefined && flags.quiet === true)) return;
+        // Files a stop kept from being sent, and those done before a resume, are the summary's business, not a line each.
+        if (result.ok || result.error?.code === 'IMGPUSH_INTERRUPTED' || result.skipped?.code === 'IMGPUSH_DONE_BEFORE') return;
+        if (result.skipped !== undefined && flags.quiet === true) return;
         if (++shown <= MAX_RESULT_LINES) view.note(report.formatResultLine(result));
         else if (shown === MAX_RESULT_LINES + 1) view.note('imgpush: more files failed or were skipped; the logs list every one');
       },

@@ -34,16 +34,27 @@ export function doneOfTotal(progress: Readonly<Progress>): string {
 /** One line about a file that failed or was skipped, for stderr. */
 export function formatResultLine(result: FileResult): string {
   const path = displayPath(result.path);
-  if (result.skipped !== undefined) return `imgpush: skipped ${path}: ${result.skipped}`;
+  if (result.skipped !== undefined) return `imgpush: skipped ${path}: ${result.skipped.reason}`;
   const attempts = result.attempts > 1 ? ` (${result.attempts} attempts)` : '';
   return `imgpush: failed ${path}: ${result.error?.message ?? 'unknown error'}${attempts}`;
 }
 
+/** What a dry run found, for a person. */
+function formatDryRun(summary: PushSummary): string {
+  const sending = summary.total - summary.failed - summary.skipped;
+  const lines = [`imgpush: dry run: would send ${sending} files (${formatBytes(summary.bytes)}); ${summary.failed} cannot be sent, ${summary.skipped} skipped`];
+  for (const path of summary.sample ?? []) lines.push(`  ${displayPath(path)}`);
+  if (sending > (summary.sample?.length ?? 0)) lines.push('  …');
+  return lines.join('\n');
+}
+
 /** The end-of-run summary a person reads. */
 export function formatSummary(summary: PushSummary, retryCommand: string): string {
+  if (summary.sample !== undefined) return formatDryRun(summary);
   const { latencyMs: latency } = summary;
+  const stopped = summary.stopReason === null ? '' : ` (stopped early: ${summary.stopReason})`;
   const lines = [
-    `imgpush: ${summary.total} files: ${summary.ok} uploaded, ${summary.failed} failed, ${summary.skipped} skipped${summary.interrupted ? ' (stopped early)' : ''}`,
+    `imgpush: ${summary.total} files: ${summary.ok} uploaded, ${summary.failed} failed, ${summary.skipped} skipped${stopped}`,
     `  ${formatBytes(summary.bytes)} in ${summary.seconds.toFixed(1)} s: ${summary.filesPerSecond} files/s, ${formatBytes(summary.bytesPerSecond)}/s`,
     `  latency p50 ${latency.p50} ms, p95 ${latency.p95} ms, p99 ${latency.p99} ms, max ${latency.max} ms; ${summary.retries} retries`,
   ];

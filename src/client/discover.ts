@@ -13,6 +13,8 @@ export interface DiscoveredFile {
   readonly path: string;
   readonly rel: string;
   readonly size: number;
+  /** Modification time when found: with the size, what `--skip-done` compares. */
+  readonly mtimeMs: number;
 }
 
 /** Something named or found that cannot be sent (a missing file, an unreadable folder). */
@@ -28,6 +30,7 @@ export interface SkippedFile {
   readonly kind: 'skipped';
   readonly path: string;
   readonly rel: string;
+  readonly code: string;
   readonly reason: string;
 }
 
@@ -221,9 +224,9 @@ export class Discovery {
       const error = new ImgpushError('IMGPUSH_NOT_A_FILE', 'not a regular file (a device, socket or pipe)');
       yield [{ kind: 'failed', path: abs, rel: fileRel, error }];
     } else if (this.#excluded(toPosix(fileRel))) {
-      yield [{ kind: 'skipped', path: abs, rel: fileRel, reason: `${how} but matches --exclude` }];
+      yield [{ kind: 'skipped', path: abs, rel: fileRel, code: 'IMGPUSH_EXCLUDED', reason: `${how} but matches --exclude` }];
     } else if (this.#files.add(stats, abs)) {
-      yield [{ kind: 'file', path: abs, rel: fileRel, size: stats.size }];
+      yield [{ kind: 'file', path: abs, rel: fileRel, size: stats.size, mtimeMs: stats.mtimeMs }];
     }
   }
 
@@ -301,7 +304,7 @@ export class Discovery {
             stack.push({ abs, rel, below, depth: folder.depth + 1 });
           }
         } else if (wanted && stats.isFile() && this.#files.add(stats, abs)) {
-          batch.push({ kind: 'file', path: abs, rel, size: stats.size });
+          batch.push({ kind: 'file', path: abs, rel, size: stats.size, mtimeMs: stats.mtimeMs });
           if (batch.length === BATCH) {
             yield batch;
             batch = [];

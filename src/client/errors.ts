@@ -45,12 +45,15 @@ export class FileChangedError extends ImgpushError {
   }
 }
 
-/** The run was stopped (Ctrl-C, SIGTERM, an aborted signal) before this file was done. */
+/**
+ * The run stopped before this file was done: Ctrl-C, SIGTERM, an aborted
+ * signal, --max-failures. `why` says which, in words.
+ */
 export class InterruptedError extends ImgpushError {
-  constructor(started: boolean) {
+  constructor(started: boolean, why = 'the run was stopped') {
     super('IMGPUSH_INTERRUPTED', started
-      ? 'interrupted while uploading; not known to have reached the server'
-      : 'interrupted before it was sent');
+      ? `${why} while it was being sent; not known to have reached the server`
+      : `not sent: ${why}`);
   }
 }
 

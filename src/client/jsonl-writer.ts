@@ -5,20 +5,25 @@ import { ImgpushError } from '../shared/errors.js';
  * Appends JSON lines to a file as they come. Lines that arrive in one turn
  * of the event loop go out in one write of whole lines, so a process killed
  * at any moment leaves a file that is valid JSONL up to its last line.
- * The file is created (or truncated) on the first line, not before.
+ * The file is created (or truncated, unless appending) on the first line, not before.
  */
 export class JsonlWriter {
   readonly path: string;
   readonly #onError: (error: ImgpushError) => void;
+  readonly #flags: 'a' | 'w';
   #fd: number | undefined;
   #pending: string[] = [];
   #scheduled = false;
   #failed = false;
 
-  /** `onError` hears of a failed write once; the lines after it are dropped, so the caller must stop the run. */
-  constructor(path: string, onError: (error: ImgpushError) => void) {
+  /**
+   * `onError` hears of a failed write once; the lines after it are dropped,
+   * so the caller must stop the run. `append` keeps what the file holds.
+   */
+  constructor(path: string, onError: (error: ImgpushError) => void, { append = false } = {}) {
     this.path = path;
     this.#onError = onError;
+    this.#flags = append ? 'a' : 'w';
   }
 
   get opened(): boolean {
@@ -41,7 +46,7 @@ export class JsonlWriter {
     const text = `${this.#pending.join('\n')}\n`;
     this.#pending = [];
     try {
-      this.#fd ??= openSync(this.path, 'w');
+      this.#fd ??= openSync(this.path, this.#flags);
       writeSync(this.#fd, text);
     } catch (error) {
       this.#failed = true;

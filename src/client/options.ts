@@ -53,6 +53,12 @@ export interface PushOptions {
   readonly graceMs?: number;
   /** Files larger than this are streamed from disk instead of read whole; default 1 MiB. */
   readonly streamThresholdBytes?: number;
+  /** Results logs of earlier runs: a file whose last line there is uploaded, with the same size and mtime, is skipped. */
+  readonly skipDone?: readonly string[];
+  /** Stop the run once this many files have failed; the rest go to the failure log as not attempted. */
+  readonly maxFailures?: number;
+  /** Find the files and report what would be sent, without sending or writing a log. */
+  readonly dryRun?: boolean;
 }
 
 /** The settings a run and its failure log's record have in common, as they are. */
@@ -93,6 +99,9 @@ export interface ResolvedOptions extends CommonSettings {
   readonly failures: string;
   readonly graceMs: number;
   readonly streamThresholdBytes: number;
+  readonly skipDone: readonly string[];
+  readonly maxFailures: number | undefined;
+  readonly dryRun: boolean;
   readonly settings: RequestSettings;
 }
 
@@ -213,6 +222,9 @@ export function resolveOptions(options: PushOptions): ResolvedOptions {
     failures: options.failures ?? DEFAULTS.failures,
     graceMs: duration('grace period', options.graceMs ?? DEFAULTS.graceMs, 0),
     streamThresholdBytes: integer('stream threshold', options.streamThresholdBytes ?? DEFAULTS.streamThresholdBytes, 0),
+    skipDone: options.skipDone ?? [],
+    maxFailures: options.maxFailures === undefined ? undefined : integer('--max-failures', options.maxFailures, 1),
+    dryRun: options.dryRun ?? false,
     settings: {
       ...common,
       url: url.text,

@@ -6,6 +6,7 @@ import pRetry, { type Options as RetryOptions } from 'p-retry';
 import { ImgpushError, UsageError } from '../shared/errors.js';
 import { assertInputsExist, Discovery, type Discovered, type DiscoveredFile, type Unfinished } from './discover.js';
 import { HttpStatusError, InterruptedError } from './errors.js';
+import { DONE_BEFORE, DoneFiles } from './done-files.js';
 import { FailureLog } from './failure-log.js';
 import { FileAccess } from './file-access.js';
 import { JsonlWriter } from './jsonl-writer.js';
@@ -35,6 +36,9 @@ export interface Progress {
 export interface FileResult {
   readonly path: string;
   readonly rel: string;
+  /** Size and modification time of the file when found (for `--skip-done`); absent when it could not be read. */
+  readonly size?: number;
+  readonly mtimeMs?: number;
   readonly url: string | null;
   readonly ok: boolean;
   /** HTTP status of the last answer; null when there was none. */
@@ -47,8 +51,8 @@ export interface FileResult {
   /** The server's answer, parsed JSON, else text cut at 4 KB: kept for failures, and for every file when there is a results log. */
   readonly response?: unknown;
   readonly error?: { readonly code: string; readonly message: string };
-  /** Set when the file was not sent on purpose, with the reason. */
-  readonly skipped?: string;
+  /** Set when the file was not sent on purpose: a stable code and the reason in words. */
+  readonly skipped?: { readonly code: string; readonly reason: string };
 }
 
 export interface PushSummary {
@@ -56,6 +60,7 @@ export interface PushSummary {
   readonly ok: number;
   readonly failed: number;
   readonly skipped: number;
+  /** Bytes of the files uploaded (with dryRun: of the files that would be sent). */
   readonly bytes: number;
   readonly seconds: number;
   readonly filesPerSecond: number;
@@ -67,6 +72,10 @@ export interface PushSummary {
   readonly resultsFile: string | null;
   /** The run was stopped before every file was done: every file not uploaded is in the failure log. */
   readonly interrupted: boolean;
+  /** Why it stopped early, in words; null when it ran to its end. */
+  readonly stopReason: string | null;
+  /** With dryRun: the first files that would be sent. */
+  readonly sample?: readonly string[];
 }
 
 export interface PushHooks {
@@ -93,11 +102,13 @@ export async function push(options: PushOptions, hooks: PushHooks = {}): Promise
   const resolved = resolveOptions(options);
   await assertInputsExist(resolved.inputs);
   await assertLogsWritable(resolved);
-  return new PushRun(resolved, hooks).run();
+  const done = await DoneFiles.load(resolved.skipDone);
+  return new PushRun(resolved, hooks, done).run();
 }
 
 /** A log that cannot be written would be found out only after files were sent: check its folder first. */
-async function assertLogsWritable({ out, failures }: ResolvedOptions): Promise<void> {
+async function assertLogsWritable({ out, failures, dryRun }: ResolvedOptions): Promise<void> {
+  if (dryRun) return;
   if (out !== undefined && resolve(out) === resolve(failures)) {
     throw new UsageError('--out and --failures must be different files');
   }
@@ -113,6 +124,8 @@ async function assertLogsWritable({ out, failures }: ResolvedOptions): Promise<v
 }
 
 const NO_CALLBACK = (): void => {};
+/** A dry run lists this many of the files it would send. */
+const DRY_RUN_SAMPLE = 10;
 
 class PushRun {
   readonly #options: ResolvedOptions;
@@ -130,25 +143,33 @@ class PushRun {
   /** Aborted when uploads in flight must end now: the grace period ran out, or a second stop. */
   readonly #inFlight = new AbortController();
   readonly #retryOptions: RetryOptions;
+  readonly #done: DoneFiles;
+  /** With dryRun: the first paths that would be sent. */
+  readonly #sample: string[] = [];
   /** Files may wait in p-limit's queue up to this many (plus one batch from discovery); then discovery waits. */
   readonly #queueLimit: number;
   #started = 0;
   #scheduled = 0;
   #finished = 0;
   #stopping = false;
+  /** Why the run is stopping, in words, for the files it leaves unsent. */
+  #stopReason = 'the run was stopped';
   #fatal: ImgpushError | undefined;
   #wake: (() => void) | undefined;
   /** Set while discovery runs: ends its wait for the next batch. */
   #onCancel: () => void = NO_CALLBACK;
   #graceTimer: NodeJS.Timeout | undefined;
 
-  constructor(options: ResolvedOptions, hooks: PushHooks) {
+  constructor(options: ResolvedOptions, hooks: PushHooks, done: DoneFiles) {
     this.#options = options;
     this.#hooks = hooks;
+    this.#done = done;
     this.#onProgress = hooks.onProgress ?? NO_CALLBACK;
     const onLogError = (error: ImgpushError): void => this.#fail(error);
     this.#failures = new FailureLog(options.failures, options.settings, onLogError);
-    this.#results = options.out === undefined ? undefined : new JsonlWriter(options.out, onLogError);
+    // Resuming into the log being resumed from adds to it: its earlier lines still say what is done.
+    const append = options.out !== undefined && options.skipDone.some((log) => resolve(log) === resolve(options.out as string));
+    this.#results = options.out === undefined || options.dryRun ? undefined : new JsonlWriter(options.out, onLogError, { append });
     this.#limit = pLimit(options.concurrency);
     this.#queueLimit = options.concurrency + 256;
     // Every backoff in progress listens to this signal: more than Node's default of 10 is expected.
@@ -178,11 +199,11 @@ class PushRun {
   async run(): Promise<PushSummary> {
     this.#started = performance.now();
     const { signal, cancelSignal } = this.#hooks;
-    const stop = (): void => this.#stop();
+    const stop = (): void => this.#stop('the run was stopped');
     const cancel = (): void => this.#cancel();
     signal?.addEventListener('abort', stop, { once: true });
     cancelSignal?.addEventListener('abort', cancel, { once: true });
-    if (signal?.aborted === true) this.#stop();
+    if (signal?.aborted === true) this.#stop('the run was stopped');
     if (cancelSignal?.aborted === true) cancel();
     try {
       await this.#discoverAndSchedule();
@@ -238,18 +259,22 @@ class PushRun {
   #accept(item: Discovered): void {
     const progress = this.#progress;
     progress.discovered++;
-    if (item.kind === 'file') {
-      progress.bytesDiscovered += item.size;
-      if (this.#stopping) {
-        this.#record(failedResult(item, this.#transport.urlFor(item.rel), new InterruptedError(false), 0, 0));
-      } else {
-        this.#scheduled++;
-        void this.#limit(this.#upload, item);
-      }
-    } else if (item.kind === 'failed') {
+    if (item.kind === 'failed') {
       this.#record(failedResult(item, null, item.error, 0, 0));
+    } else if (item.kind === 'skipped') {
+      this.#record(skippedResult(item, item.code, item.reason));
+    } else if (this.#done.has(item.path, item.size, item.mtimeMs)) {
+      this.#record(skippedResult(item, DONE_BEFORE, 'uploaded by an earlier run, unchanged since (--skip-done)'));
+    } else if (this.#options.dryRun) {
+      progress.bytesDiscovered += item.size;
+      if (this.#sample.length < DRY_RUN_SAMPLE) this.#sample.push(item.path);
+    } else if (this.#stopping) {
+      progress.bytesDiscovered += item.size;
+      this.#record(failedResult(item, this.#transport.urlFor(item.rel), new InterruptedError(false, this.#stopReason), 0, 0));
     } else {
-      this.#record({ path: item.path, rel: item.rel, url: null, ok: false, status: null, bytes: 0, ms: 0, attempts: 0, skipped: item.reason });
+      progress.bytesDiscovered += item.size;
+      this.#scheduled++;
+      void this.#limit(this.#upload, item);
     }
   }
 
@@ -257,7 +282,7 @@ class PushRun {
   readonly #upload = async (file: DiscoveredFile): Promise<void> => {
     const url = this.#transport.urlFor(file.rel);
     if (this.#stopping) {
-      this.#finish(failedResult(file, url, new InterruptedError(false), 0, 0));
+      this.#finish(failedResult(file, url, new InterruptedError(false, this.#stopReason), 0, 0));
       return;
     }
     this.#progress.inFlight++;
@@ -265,7 +290,7 @@ class PushRun {
     let ms = 0;
     const attempt = async (): Promise<Delivery> => {
       attempts++;
-      if (this.#inFlight.signal.aborted) throw new InterruptedError(attempts > 1);
+      if (this.#inFlight.signal.aborted) throw new InterruptedError(attempts > 1, this.#stopReason);
       const started = performance.now();
       let answered = false;
       try {
@@ -290,7 +315,7 @@ class PushRun {
         delivery = await pRetry(attempt, this.#retryOptions);
       }
       this.#finish({
-        path: file.path, rel: file.rel, url, ok: true, status: delivery.status, bytes: delivery.bytes, ms: roundMs(ms), attempts, response: delivery.response,
+        path: file.path, rel: file.rel, size: file.size, mtimeMs: file.mtimeMs, url, ok: true, status: delivery.status, bytes: delivery.bytes, ms: roundMs(ms), attempts, response: delivery.response,
       });
     } catch (error) {
       this.#finish(failedResult(file, url, error, attempts, ms));
@@ -324,7 +349,9 @@ class PushRun {
       progress.skipped++;
     } else {
       progress.failed++;
-      this.#failures.add({
+      const { maxFailures } = this.#options;
+      if (maxFailures !== undefined && progress.failed >= maxFailures) this.#stop(`the run stopped after ${maxFailures} files failed (--max-failures)`);
+      if (!this.#options.dryRun) this.#failures.add({
         path: result.path,
         rel: result.rel,
         url: result.url,
@@ -361,16 +388,17 @@ class PushRun {
     while (this.#finished < this.#scheduled) await this.#roomInQueue();
   }
 
-  #stop(): void {
+  #stop(why: string): void {
     if (this.#stopping) return;
     this.#stopping = true;
+    this.#stopReason = why;
     this.#wake?.();
     this.#graceTimer = setTimeout(() => this.#inFlight.abort(new InterruptedError(true)), this.#options.graceMs);
   }
 
   /** Ends uploads in flight now and cuts discovery short (a second Ctrl-C). */
   #cancel(): void {
-    this.#stop();
+    this.#stop('the run was stopped');
     this.#inFlight.abort(new InterruptedError(true));
     this.#onCancel();
   }
@@ -378,7 +406,7 @@ class PushRun {
   /** A log that cannot be written ends the run: a result nobody can find is a lost file. */
   #fail(error: ImgpushError): void {
     this.#fatal ??= error;
-    this.#stop();
+    this.#stop(`imgpush could not write its log (${error.message})`);
   }
 
   #nothingFound(): UsageError {
@@ -396,7 +424,7 @@ class PushRun {
       ok: progress.ok,
       failed: progress.failed,
       skipped: progress.skipped,
-      bytes: progress.bytesSent,
+      bytes: this.#options.dryRun ? progress.bytesDiscovered : progress.bytesSent,
       seconds: round(seconds, 3),
       filesPerSecond: round(progress.ok / seconds, 1),
       bytesPerSecond: Math.round(progress.bytesSent / seconds),
@@ -405,19 +433,25 @@ class PushRun {
       failuresFile: this.#failures.count > 0 ? this.#failures.path : null,
       resultsFile: this.#results?.path ?? null,
       interrupted: this.#stopping,
+      stopReason: this.#stopping ? this.#stopReason : null,
+      ...(this.#options.dryRun ? { sample: this.#sample } : {}),
     };
   }
 }
 
 /** The result of a file that failed, from whatever its last attempt threw. */
-function failedResult(file: { path: string; rel: string }, url: string | null, thrown: unknown, attempts: number, ms: number): FileResult {
+function failedResult(file: { path: string; rel: string; size?: number; mtimeMs?: number }, url: string | null, thrown: unknown, attempts: number, ms: number): FileResult {
   const error = thrown instanceof ImgpushError
     ? thrown
     : new ImgpushError('IMGPUSH_INTERNAL', `unexpected error: ${thrown instanceof Error ? thrown.message : String(thrown)}`, { cause: thrown });
   const answer = error instanceof HttpStatusError ? error : undefined;
   return {
-    path: file.path, rel: file.rel, url, ok: false, status: answer?.status ?? null, bytes: 0, ms: roundMs(ms), attempts, response: answer?.response, error: { code: error.code, message: error.message },
+    path: file.path, rel: file.rel, size: file.size, mtimeMs: file.mtimeMs, url, ok: false, status: answer?.status ?? null, bytes: 0, ms: roundMs(ms), attempts, response: answer?.response, error: { code: error.code, message: error.message },
   };
+}
+
+function skippedResult(file: { path: string; rel: string; size?: number; mtimeMs?: number }, code: string, reason: string): FileResult {
+  return { path: file.path, rel: file.rel, size: file.size, mtimeMs: file.mtimeMs, url: null, ok: false, status: null, bytes: 0, ms: 0, attempts: 0, skipped: { code, reason } };
 }
 
 function roundMs(ms: number): number {

@@ -171,7 +171,7 @@ test('Ctrl-C stops the run with exit 130, every file of the tree in a log, and i
     const stopped = await run.done;
     assert.equal(stopped.code, 130, stopped.stderr);
     assert.match(stopped.stderr, /stopping/);
-    assert.match(stopped.stdout, /1500 files: \d+ uploaded, \d+ failed, 0 skipped \(stopped early\)/);
+    assert.match(stopped.stdout, /1500 files: \d+ uploaded, \d+ failed, 0 skipped \(stopped early: the run was stopped\)/);
     const results = await readJsonl<{ ok: boolean; rel: string }>(join(work.root, 'results.jsonl'));
     const [, ...failures] = await readJsonl<FailureRecord>(join(work.root, 'imgpush-failures.jsonl'));
     assert.equal(results.length, 1500, 'every file of the tree has its line');
@@ -202,6 +202,48 @@ test('SIGTERM stops the run with exit 143 and a failure log', async () => {
   } finally {
     await server.close();
     await many.remove();
+    await work.remove();
+  }
+});
+
+test('an interrupted run resumed with --skip-done sends only what was not uploaded', async () => {
+  const many = await makeTree(Object.fromEntries(Array.from({ length: 400 }, (_, i) => [`f${i}.jpg`, 16])));
+  const server = await startServer(() => ({ status: 200, delayMs: 5 }));
+  const work = await makeTree({});
+  try {
+    const run = startCli([many.root, '--url', server.url, '--concurrency', '2', '-o', 'results.jsonl'], { cwd: work.root });
+    while (server.received.length < 40) await new Promise((resolve) => setImmediate(resolve));
+    run.child.kill('SIGINT');
+    assert.equal((await run.done).code, 130);
+    const uploaded = (await readJsonl<{ ok: boolean }>(join(work.root, 'results.jsonl'))).filter((r) => r.ok).length;
+    const before = server.received.length;
+
+    const resumed = await runCli([many.root, '--url', server.url, '--skip-done', 'results.jsonl', '-o', 'results.jsonl', '--json'], { cwd: work.root });
+    assert.equal(resumed.code, 0, resumed.stderr);
+    const summary = JSON.parse(resumed.stdout) as { ok: number; skipped: number };
+    assert.equal(summary.skipped, uploaded);
+    assert.equal(summary.ok, 400 - uploaded);
+    assert.equal(server.received.length - before, 400 - uploaded, 'only the rest was sent');
+    assert.equal(new Set(server.received.map(fileName)).size, 400);
+  } finally {
+    await server.close();
+    await many.remove();
+    await work.remove();
+  }
+});
+
+test('--dry-run lists what would be sent and sends nothing', async () => {
+  const server = await startServer();
+  const work = await makeTree({});
+  try {
+    const result = await runCli([tree.root, '--url', server.url, '--dry-run'], { cwd: work.root });
+    assert.equal(result.code, 0, result.stderr);
+    assert.match(result.stdout, /dry run: would send 6 files \(1\.2 KB\); 0 cannot be sent, 0 skipped/);
+    assert.match(result.stdout, /one\.jpg/);
+    assert.equal(server.received.length, 0);
+    assert.equal(existsSync(join(work.root, 'imgpush-failures.jsonl')), false);
+  } finally {
+    await server.close();
     await work.remove();
   }
 });

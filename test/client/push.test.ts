@@ -339,3 +339,64 @@ test('the token is sent as a bearer header but recorded nowhere; secret-looking 
     assert.equal(header?.settings.token, true);
   });
 });
+
+test('--skip-done sends only what an earlier run did not upload, and a changed file again', async () => {
+  const local = await makeTree(Object.fromEntries(Array.from({ length: 20 }, (_, i) => [`f${i}.jpg`, 10 + i])));
+  let failOdd = true;
+  try {
+    await withServer(await startServer((req) => {
+      const n = Number(/filename="f(\d+)\.jpg"/.exec(req.body.toString())?.[1]);
+      return failOdd && n % 2 === 1 ? { status: 503, body: 'busy' } : { status: 200 };
+    }), async (server) => {
+      const logs = logsIn(local.root);
+      const first = await push({ inputs: [local.root], url: server.url, retries: 0, ...logs });
+      assert.deepEqual([first.ok, first.failed], [10, 10]);
+
+      failOdd = false;
+      await writeFile(local.path('f0.jpg'), 'changed since');
+      const before = server.received.length;
+      const second = await push({ inputs: [local.root], url: server.url, skipDone: [logs.out], out: logs.out, failures: logs.failures });
+      const resent = server.received.slice(before).map((r) => /filename="([^"]+)"/.exec(r.body.toString())?.[1]).sort();
+      assert.deepEqual(resent, ['f0.jpg', 'f1.jpg', 'f11.jpg', 'f13.jpg', 'f15.jpg', 'f17.jpg', 'f19.jpg', 'f3.jpg', 'f5.jpg', 'f7.jpg', 'f9.jpg']);
+      assert.deepEqual([second.ok, second.skipped, second.failed], [11, 9, 0]);
+
+      const third = await push({ inputs: [local.root], url: server.url, skipDone: [logs.out], out: logs.out, failures: logs.failures });
+      assert.deepEqual([third.ok, third.skipped], [0, 20], 'the appended log says every file is done now');
+    });
+  } finally {
+    await local.remove();
+  }
+});
+
+test('--max-failures stops the run and lists the rest as not attempted', async () => {
+  const local = await makeTree(Object.fromEntries(Array.from({ length: 30 }, (_, i) => [`f${i}.jpg`, 8])));
+  try {
+    await withServer(await startServer(() => ({ status: 400, body: 'no' })), async (server) => {
+      const logs = logsIn(local.root);
+      const summary = await push({ inputs: [local.root], url: server.url, concurrency: 1, maxFailures: 3, ...logs });
+      assert.equal(server.received.length, 3);
+      assert.equal(summary.failed, 30);
+      assert.match(summary.stopReason ?? '', /after 3 files failed \(--max-failures\)/);
+      const [, ...failures] = await readJsonl<FailureRecord>(logs.failures);
+      assert.equal(failures.filter((f) => f.code === 'IMGPUSH_INTERRUPTED').length, 27);
+      assert.match(failures.find((f) => f.code === 'IMGPUSH_INTERRUPTED')?.message ?? '', /^not sent: the run stopped after 3 files failed/);
+    });
+  } finally {
+    await local.remove();
+  }
+});
+
+test('a dry run finds and counts the files, sends nothing and writes no log', async () => {
+  await withServer(await startServer(), async (server) => {
+    const logs = logsIn(tree.root);
+    const summary = await push({ inputs: [tree.root], listed: (async function* () {
+      yield tree.path('nope.jpg');
+    })(), url: server.url, dryRun: true, ...logs });
+    assert.equal(server.received.length, 0);
+    assert.equal(summary.total, NAMES.length + 1);
+    assert.equal(summary.failed, 1);
+    assert.equal(summary.bytes, NAMES.reduce((sum, _, i) => sum + 1000 + i * 7919, 0));
+    assert.equal(summary.sample?.length, NAMES.length);
+    assert.equal(existsSync(logs.out) || existsSync(logs.failures), false);
+  });
+});
