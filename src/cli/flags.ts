@@ -23,6 +23,7 @@ export interface RunFlags {
   failures?: string;
   skipDone?: string[];
   maxFailures?: number;
+  maxOutage?: number;
   dryRun?: boolean;
   json?: boolean;
   quiet?: boolean;
@@ -88,6 +89,7 @@ export function addRunFlags(command: Command): Command {
     .option('--failures <file>', 'failure log, written only if a file fails (default: imgpush-failures.jsonl)')
     .option('--skip-done <results-log>', 'skip files an earlier run uploaded, unchanged since (repeatable)', collect)
     .option('--max-failures <n>', 'stop the run once this many files have failed', wholeNumber)
+    .option('--max-outage <duration>', 'how long the server may stay unreachable (uploads paused, probing) before the run gives up (default: 5m)', parseDuration)
     .option('--dry-run', 'list what would be sent, and send nothing')
     .option('--json', 'print the summary as one JSON object on stdout')
     .option('-q, --quiet', 'print nothing but errors')
@@ -117,6 +119,7 @@ export function toPushOptions(flags: RunFlags): Omit<PushOptions, 'url'> & { url
     failures: flags.failures,
     skipDone: flags.skipDone,
     maxFailures: flags.maxFailures,
+    maxOutageMs: flags.maxOutage,
     dryRun: flags.dryRun,
   };
   for (const key of Object.keys(options)) if (options[key] === undefined) delete options[key];

@@ -59,6 +59,8 @@ export interface PushOptions {
   readonly maxFailures?: number;
   /** Find the files and report what would be sent, without sending or writing a log. */
   readonly dryRun?: boolean;
+  /** How long the server may stay unreachable (uploads paused, probing) before the run gives up; default 5 min. */
+  readonly maxOutageMs?: number;
 }
 
 /** The settings a run and its failure log's record have in common, as they are. */
@@ -73,6 +75,7 @@ interface CommonSettings {
   readonly retries: number;
   readonly retryMinDelayMs: number;
   readonly retryMaxDelayMs: number;
+  readonly maxOutageMs: number;
   readonly exclude: readonly string[];
   readonly hidden: boolean;
 }
@@ -115,6 +118,7 @@ export const DEFAULTS = {
   retries: 3,
   retryMinDelayMs: 250,
   retryMaxDelayMs: 30_000,
+  maxOutageMs: 5 * 60_000,
   failures: 'imgpush-failures.jsonl',
   graceMs: 5_000,
   streamThresholdBytes: 1024 * 1024,
@@ -208,6 +212,7 @@ export function resolveOptions(options: PushOptions): ResolvedOptions {
   const extensions = checkExtensions(options.extensions);
   const common: CommonSettings = {
     method, body, field, form, concurrency, timeoutMs, connectTimeoutMs, retries, retryMinDelayMs, retryMaxDelayMs,
+    maxOutageMs: duration('--max-outage', options.maxOutageMs ?? DEFAULTS.maxOutageMs, 0),
     exclude: options.exclude ?? [],
     hidden: options.hidden ?? false,
   };

@@ -13,7 +13,8 @@ import { JsonlWriter } from './jsonl-writer.js';
 import { LatencyHistogram, type LatencySummary } from './latency.js';
 import { MultipartFraming } from './multipart.js';
 import { resolveOptions, type PushOptions, type ResolvedOptions } from './options.js';
-import { isRetryable, retryDelayMs } from './retry-policy.js';
+import { OutageGate } from './outage-gate.js';
+import { isOutage, isRetryable, retryDelayMs } from './retry-policy.js';
 import { Transport, type Delivery } from './transport.js';
 
 /** Live counters of a run. The same object is passed to every onProgress call: read it, do not keep it. */
@@ -30,6 +31,8 @@ export interface Progress {
   bytesSent: number;
   inFlight: number;
   retries: number;
+  /** The server is taken to be down: uploads wait while imgpush probes it. */
+  serverDown: boolean;
 }
 
 /** How one file ended: one line of the results log. */
@@ -124,6 +127,9 @@ async function assertLogsWritable({ out, failures, dryRun }: ResolvedOptions): P
 }
 
 const NO_CALLBACK = (): void => {};
+/** Outage failures in a row (no answer, 502, 503, 504) after which the run backs off as one. */
+const OUTAGE_THRESHOLD = 5;
+const FIRST_PROBE_DELAY_MS = 1_000;
 /** A dry run lists this many of the files it would send. */
 const DRY_RUN_SAMPLE = 10;
 
@@ -137,12 +143,14 @@ class PushRun {
   readonly #latency = new LatencyHistogram();
   readonly #files = new FileAccess();
   readonly #progress: Progress = {
-    discovered: 0, bytesDiscovered: 0, discoveryDone: false, ok: 0, failed: 0, skipped: 0, bytesSent: 0, inFlight: 0, retries: 0,
+    discovered: 0, bytesDiscovered: 0, discoveryDone: false, ok: 0, failed: 0, skipped: 0, bytesSent: 0, inFlight: 0, retries: 0, serverDown: false,
   };
   readonly #onProgress: (progress: Readonly<Progress>) => void;
   /** Aborted when uploads in flight must end now: the grace period ran out, or a second stop. */
   readonly #inFlight = new AbortController();
   readonly #retryOptions: RetryOptions;
+  readonly #retryOptionsAfterOutage: RetryOptions;
+  readonly #gate: OutageGate;
   readonly #done: DoneFiles;
   /** With dryRun: the first paths that would be sent. */
   readonly #sample: string[] = [];
@@ -187,13 +195,32 @@ class PushRun {
       keepResponses: this.#results !== undefined,
     });
     this.#inFlight.signal.addEventListener('abort', () => this.#transport.cancel(), { once: true });
-    this.#retryOptions = {
-      // The first attempt is made before p-retry is called (see #upload).
-      retries: Math.max(0, options.retries - 1),
-      // The wait is ours (Retry-After, full jitter): p-retry only counts attempts. Its attempt 1 is the file's second.
+    const retryOptions: RetryOptions = {
+      retries: options.retries,
+      // The wait is ours (Retry-After, full jitter, the outage gate): p-retry only counts attempts. Its attempt 1 is the file's second.
       minTimeout: 0,
       shouldRetry: ({ error, attemptNumber }) => this.#waitBeforeRetry(error, attemptNumber + 1),
+      shouldConsumeRetry: ({ error }) => this.#consumesRetry(error),
     };
+    // The first attempt is made before p-retry is called (see #upload): it used one retry, unless an outage took the blame.
+    this.#retryOptions = { ...retryOptions, retries: Math.max(0, options.retries - 1) };
+    this.#retryOptionsAfterOutage = retryOptions;
+    this.#gate = new OutageGate({
+      threshold: OUTAGE_THRESHOLD,
+      firstProbeDelayMs: Math.min(FIRST_PROBE_DELAY_MS, options.retryMaxDelayMs),
+      maxProbeDelayMs: options.retryMaxDelayMs,
+      maxOutageMs: options.maxOutageMs,
+    }, {
+      onDown: (failures, last) => {
+        this.#progress.serverDown = true;
+        hooks.onWarning?.(`the server is not answering (${failures} failures in a row, the last: ${last}): uploads pause while imgpush probes it`);
+      },
+      onUp: (ms) => {
+        this.#progress.serverDown = false;
+        hooks.onWarning?.(`the server answers again after ${(ms / 1000).toFixed(1)} s: uploads resume`);
+      },
+      onGiveUp: (ms) => this.#stop(`the server did not answer for ${(ms / 1000).toFixed(0)} s (--max-outage)`),
+    });
   }
 
   async run(): Promise<PushSummary> {
@@ -212,6 +239,7 @@ class PushRun {
       signal?.removeEventListener('abort', stop);
       cancelSignal?.removeEventListener('abort', cancel);
       clearTimeout(this.#graceTimer);
+      this.#gate.close();
       await this.#transport.close();
       this.#failures.close();
       this.#results?.close();
@@ -289,6 +317,8 @@ class PushRun {
     let attempts = 0;
     let ms = 0;
     const attempt = async (): Promise<Delivery> => {
+      const closed = this.#gate.admit();
+      if (closed !== undefined) await closed;
       attempts++;
       if (this.#inFlight.signal.aborted) throw new InterruptedError(attempts > 1, this.#stopReason);
       const started = performance.now();
@@ -296,9 +326,12 @@ class PushRun {
       try {
         const delivery = await this.#transport.send(file.path, file.rel);
         answered = true;
+        this.#gate.answered();
         return delivery;
       } catch (error) {
         answered = error instanceof HttpStatusError;
+        if (isOutage(error)) this.#gate.failedToReach((error as Error).message);
+        else if (answered) this.#gate.answered();
         throw error;
       } finally {
         ms = performance.now() - started;
@@ -311,8 +344,9 @@ class PushRun {
         delivery = await attempt();
       } catch (error) {
         // Most files succeed at once: p-retry is set up only for those that did not.
-        if (this.#options.retries === 0 || !(await this.#waitBeforeRetry(error, 1))) throw error;
-        delivery = await pRetry(attempt, this.#retryOptions);
+        const consumed = this.#consumesRetry(error);
+        if (!(await this.#waitBeforeRetry(error, 1))) throw error;
+        delivery = await pRetry(attempt, consumed ? this.#retryOptions : this.#retryOptionsAfterOutage);
       }
       this.#finish({
         path: file.path, rel: file.rel, size: file.size, mtimeMs: file.mtimeMs, url, ok: true, status: delivery.status, bytes: delivery.bytes, ms: roundMs(ms), attempts, response: delivery.response,
@@ -324,13 +358,23 @@ class PushRun {
     }
   };
 
-  /** Before retry number `retry` of a file: only retryable errors, never once the run is stopping; waits the backoff. */
+  /**
+   * Before retry number `retry` of a file: only retryable errors, never once
+   * the run is stopping, never with --retries 0; waits the backoff, or for an
+   * outage, nothing: the gate makes the attempt wait for the server.
+   */
   async #waitBeforeRetry(error: unknown, retry: number): Promise<boolean> {
-    if (this.#stopping || !isRetryable(error)) return false;
+    if (this.#options.retries === 0 || this.#stopping || !isRetryable(error)) return false;
     this.#progress.retries++;
+    if (!this.#consumesRetry(error)) return true;
     const delay = retryDelayMs(error, retry, { minDelayMs: this.#options.retryMinDelayMs, maxDelayMs: this.#options.retryMaxDelayMs });
     await sleep(delay, this.#inFlight.signal);
     return !this.#inFlight.signal.aborted;
+  }
+
+  /** A failure while the server is down is the outage's, not the file's: it does not use up the file's retries. */
+  #consumesRetry(error: unknown): boolean {
+    return !(this.#gate.down && isOutage(error));
   }
 
   #finish(result: FileResult): void {
@@ -392,6 +436,7 @@ class PushRun {
     if (this.#stopping) return;
     this.#stopping = true;
     this.#stopReason = why;
+    this.#gate.close(new InterruptedError(false, why));
     this.#wake?.();
     this.#graceTimer = setTimeout(() => this.#inFlight.abort(new InterruptedError(true)), this.#options.graceMs);
   }

@@ -24,6 +24,19 @@ export function isRetryable(error: unknown): boolean {
   return false;
 }
 
+/** Statuses that say the server as a whole is not serving (a proxy with no backend, a restart). */
+const OUTAGE_STATUSES: ReadonlySet<number> = new Set([502, 503, 504]);
+
+/**
+ * Whether a failure says the server is not there at all, rather than that it
+ * refused this file: no answer, or 502/503/504. Enough of these in a row and
+ * the run backs off as one (see OutageGate).
+ */
+export function isOutage(error: unknown): boolean {
+  if (error instanceof HttpStatusError) return OUTAGE_STATUSES.has(error.status);
+  return error instanceof NetworkError;
+}
+
 /**
  * How long to wait before retry number `retry` (1 for the first): the
  * server's Retry-After when it sent one, else exponential backoff with full

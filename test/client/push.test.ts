@@ -31,7 +31,7 @@ async function withServer<T>(server: TestServer, body: (server: TestServer) => P
 
 test('multipart: each file arrives byte for byte in field "image", with its name, type and the extra fields first', async () => {
   await withServer(await startServer(), async (server) => {
-    const summary = await push({ inputs: [tree.root], url: `${server.url}/predict`, form: [['model', 'colors'], ['top_k', '3']] });
+    const summary = await push({ inputs: [tree.root], url: `${server.url}/predict`, form: [['model', 'colors'], ['top_k', '3']], ...logsIn(tree.root) });
     assert.equal(summary.ok, NAMES.length);
     assert.equal(server.received.length, NAMES.length);
     const byName = new Map<string, string>();
@@ -53,7 +53,7 @@ test('multipart: each file arrives byte for byte in field "image", with its name
 
 test('raw PUT to {path} recreates the tree, each body the file itself with its content type', async () => {
   await withServer(await startServer((req) => ({ status: 201, body: { stored: req.url } })), async (server) => {
-    const summary = await push({ inputs: [tree.root], url: `${server.url}/bucket/{path}`, method: 'PUT', body: 'raw' });
+    const summary = await push({ inputs: [tree.root], url: `${server.url}/bucket/{path}`, method: 'PUT', body: 'raw', ...logsIn(tree.root) });
     assert.equal(summary.ok, NAMES.length);
     const stored = new Map(server.received.map((r) => [decodeURIComponent(r.url), r]));
     for (const name of NAMES) {
@@ -70,7 +70,7 @@ test('the server never sees more than --concurrency requests in flight, nor more
   const many = await makeTree(Object.fromEntries(Array.from({ length: 60 }, (_, i) => [`f${i}.jpg`, 64])));
   try {
     await withServer(await startServer(() => ({ status: 200, delayMs: 5 })), async (server) => {
-      const summary = await push({ inputs: [many.root], url: server.url, concurrency: 3 });
+      const summary = await push({ inputs: [many.root], url: server.url, concurrency: 3, ...logsIn(many.root) });
       assert.equal(summary.ok, 60);
       assert.ok(server.maxInFlight() <= 3, `max in flight ${server.maxInFlight()}`);
       assert.ok(new Set(server.received.map((r) => r.remotePort)).size <= 3, 'at most 3 sockets');
@@ -128,7 +128,7 @@ test('503 with Retry-After and a connection cut mid-request are retried until th
     }
     return { status: 200, body: { ok: true } };
   }), async (server) => {
-    const summary = await push({ inputs: [tree.root], url: server.url, retries: 3, retryMinDelayMs: 1, retryMaxDelayMs: 5 });
+    const summary = await push({ inputs: [tree.root], url: server.url, retries: 3, retryMinDelayMs: 1, retryMaxDelayMs: 5, ...logsIn(tree.root) });
     assert.equal(summary.ok, NAMES.length);
     assert.equal(summary.retries, NAMES.length * 2);
     assert.ok([...attempts.values()].every((n) => n === 3));
@@ -203,7 +203,7 @@ test('a 1 GiB file is streamed: memory stays flat and the server gets every byte
         peak = Math.max(peak, process.memoryUsage().rss);
       }, 10);
       try {
-        const summary = await push({ inputs: [path], url: server.url, body: 'raw' });
+        const summary = await push({ inputs: [path], url: server.url, body: 'raw', ...logsIn(big.root) });
         assert.equal(summary.ok, 1);
       } finally {
         clearInterval(sampler);
@@ -223,7 +223,7 @@ test('discovery waits for the uploads: files found but not done stay within the 
   let ahead = 0;
   try {
     await withServer(await startServer(() => ({ status: 200, delayMs: 1 })), async (server) => {
-      const summary = await push({ inputs: [many.root], url: server.url, concurrency: 2 }, {
+      const summary = await push({ inputs: [many.root], url: server.url, concurrency: 2, ...logsIn(many.root) }, {
         onProgress: (p: Readonly<Progress>) => {
           ahead = Math.max(ahead, p.discovered - p.ok - p.failed - p.skipped);
         },

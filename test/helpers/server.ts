@@ -36,6 +36,8 @@ export interface TestServer {
   /** The most requests it was ever working on at once. */
   readonly maxInFlight: () => number;
   close(): Promise<void>;
+  /** Listens again on the same port after close(): a server that went away and came back. */
+  restart(): Promise<void>;
 }
 
 const ok: Responder = (req) => ({ status: 200, body: { ok: true, bytes: req.size } });
@@ -97,6 +99,7 @@ export async function startServer(respond: Responder = ok, { keepBodies = true }
       server.closeAllConnections();
       server.close(() => resolve());
     }),
+    restart: () => new Promise<void>((resolve) => server.listen(port, '127.0.0.1', resolve)),
   };
 }
 
