@@ -160,6 +160,7 @@ class PushRun {
   #scheduled = 0;
   #finished = 0;
   #stopping = false;
+  #cancelled = false;
   /** Why the run is stopping, in words, for the files it leaves unsent. */
   #stopReason = 'the run was stopped';
   #fatal: ImgpushError | undefined;
@@ -259,15 +260,9 @@ class PushRun {
     const { inputs, listed, extensions, exclude, hidden } = this.#options;
     const discovery = new Discovery({ inputs, listed, extensions, exclude, hidden, files: this.#files });
     const found = discovery.run();
-    const cancelled = new Promise<undefined>((resolve) => {
-      this.#onCancel = () => resolve(undefined);
-    });
     try {
       for (;;) {
-        // Racing the cancel: a list on stdin may not send its next line for a long time.
-        const pulled = found.next();
-        pulled.catch(NO_CALLBACK); // if the cancel wins the race, a later failure of this pull is nobody's
-        const next = await Promise.race([pulled, cancelled]);
+        const next = await this.#pullUnlessCancelled(found);
         if (next === undefined) {
           this.#recordUnfinished(discovery.unfinished());
           return;
@@ -282,6 +277,20 @@ class PushRun {
       // Not awaited: a generator busy in a read settles its return() only when that read does.
       found.return(undefined).catch(NO_CALLBACK);
     }
+  }
+
+  /**
+   * The next batch, or undefined once the run is cancelled: a list on stdin
+   * may not send its next line for a long time. A fresh wait per pull, not a
+   * race against one long-lived promise, whose reactions would keep every
+   * batch ever pulled alive.
+   */
+  #pullUnlessCancelled(found: AsyncGenerator<Discovered[]>): Promise<IteratorResult<Discovered[]> | undefined> {
+    return new Promise((resolve, reject) => {
+      this.#onCancel = () => resolve(undefined);
+      if (this.#cancelled) resolve(undefined);
+      found.next().then(resolve, reject);
+    });
   }
 
   #accept(item: Discovered): void {
@@ -444,6 +453,7 @@ class PushRun {
   /** Ends uploads in flight now and cuts discovery short (a second Ctrl-C). */
   #cancel(): void {
     this.#stop('the run was stopped');
+    this.#cancelled = true;
     this.#inFlight.abort(new InterruptedError(true));
     this.#onCancel();
   }

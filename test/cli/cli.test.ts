@@ -232,6 +232,31 @@ test('an interrupted run resumed with --skip-done sends only what was not upload
   }
 });
 
+test('SIGKILL in the middle of a run leaves logs that are valid JSONL to their last line', async () => {
+  const many = await makeTree(Object.fromEntries(Array.from({ length: 2000 }, (_, i) => [`f${i}.jpg`, 16])));
+  // Every third file fails, so the failure log is being written too when the kill comes.
+  const server = await startServer((req) => (Number(/f(\d+)\.jpg/.exec(fileName(req))?.[1]) % 3 === 0 ? { status: 400 } : { status: 200 }));
+  const work = await makeTree({});
+  try {
+    const run = startCli([many.root, '--url', server.url, '--concurrency', '4', '-o', 'results.jsonl'], { cwd: work.root });
+    while (server.received.length < 300) await new Promise((resolve) => setImmediate(resolve));
+    run.child.kill('SIGKILL');
+    const killed = await run.done;
+    assert.equal(killed.signal, 'SIGKILL');
+    for (const log of ['results.jsonl', 'imgpush-failures.jsonl']) {
+      const text = await readFile(join(work.root, log), 'utf8');
+      assert.ok(text.endsWith('\n'), `${log} ends with a whole line`);
+      const lines = text.split('\n').filter((line) => line !== '');
+      assert.ok(lines.length > 0, `${log} has lines`);
+      for (const line of lines) JSON.parse(line);
+    }
+  } finally {
+    await server.close();
+    await many.remove();
+    await work.remove();
+  }
+});
+
 test('--dry-run lists what would be sent and sends nothing', async () => {
   const server = await startServer();
   const work = await makeTree({});
