@@ -132,6 +132,7 @@ const OUTAGE_THRESHOLD = 5;
 const FIRST_PROBE_DELAY_MS = 1_000;
 /** A dry run lists this many of the files it would send. */
 const DRY_RUN_SAMPLE = 10;
+const STOPPED = 'the run was stopped';
 
 class PushRun {
   readonly #options: ResolvedOptions;
@@ -162,7 +163,7 @@ class PushRun {
   #stopping = false;
   #cancelled = false;
   /** Why the run is stopping, in words, for the files it leaves unsent. */
-  #stopReason = 'the run was stopped';
+  #stopReason = STOPPED;
   #fatal: ImgpushError | undefined;
   #wake: (() => void) | undefined;
   /** Set while discovery runs: ends its wait for the next batch. */
@@ -206,19 +207,26 @@ class PushRun {
     // The first attempt is made before p-retry is called (see #upload): it used one retry, unless an outage took the blame.
     this.#retryOptions = { ...retryOptions, retries: Math.max(0, options.retries - 1) };
     this.#retryOptionsAfterOutage = retryOptions;
-    this.#gate = new OutageGate({
+    this.#gate = this.#outageGate();
+  }
+
+  /** The gate that pauses the run while the server is down, telling the user as it goes. */
+  #outageGate(): OutageGate {
+    const { retryMaxDelayMs, maxOutageMs } = this.#options;
+    const warn = this.#hooks.onWarning ?? NO_CALLBACK;
+    return new OutageGate({
       threshold: OUTAGE_THRESHOLD,
-      firstProbeDelayMs: Math.min(FIRST_PROBE_DELAY_MS, options.retryMaxDelayMs),
-      maxProbeDelayMs: options.retryMaxDelayMs,
-      maxOutageMs: options.maxOutageMs,
+      firstProbeDelayMs: Math.min(FIRST_PROBE_DELAY_MS, retryMaxDelayMs),
+      maxProbeDelayMs: retryMaxDelayMs,
+      maxOutageMs,
     }, {
       onDown: (failures, last) => {
         this.#progress.serverDown = true;
-        hooks.onWarning?.(`the server is not answering (${failures} failures in a row, the last: ${last}): uploads pause while imgpush probes it`);
+        warn(`the server is not answering (${failures} failures in a row, the last: ${last}): uploads pause while imgpush probes it`);
       },
       onUp: (ms) => {
         this.#progress.serverDown = false;
-        hooks.onWarning?.(`the server answers again after ${(ms / 1000).toFixed(1)} s: uploads resume`);
+        warn(`the server answers again after ${(ms / 1000).toFixed(1)} s: uploads resume`);
       },
       onGiveUp: (ms) => this.#stop(`the server did not answer for ${(ms / 1000).toFixed(0)} s (--max-outage)`),
     });
@@ -227,11 +235,11 @@ class PushRun {
   async run(): Promise<PushSummary> {
     this.#started = performance.now();
     const { signal, cancelSignal } = this.#hooks;
-    const stop = (): void => this.#stop('the run was stopped');
+    const stop = (): void => this.#stop(STOPPED);
     const cancel = (): void => this.#cancel();
     signal?.addEventListener('abort', stop, { once: true });
     cancelSignal?.addEventListener('abort', cancel, { once: true });
-    if (signal?.aborted === true) this.#stop('the run was stopped');
+    if (signal?.aborted === true) this.#stop(STOPPED);
     if (cancelSignal?.aborted === true) cancel();
     try {
       await this.#discoverAndSchedule();
@@ -302,16 +310,16 @@ class PushRun {
       this.#record(skippedResult(item, item.code, item.reason));
     } else if (this.#done.has(item.path, item.size, item.mtimeMs)) {
       this.#record(skippedResult(item, DONE_BEFORE, 'uploaded by an earlier run, unchanged since (--skip-done)'));
-    } else if (this.#options.dryRun) {
-      progress.bytesDiscovered += item.size;
-      if (this.#sample.length < DRY_RUN_SAMPLE) this.#sample.push(item.path);
-    } else if (this.#stopping) {
-      progress.bytesDiscovered += item.size;
-      this.#record(failedResult(item, this.#transport.urlFor(item.rel), new InterruptedError(false, this.#stopReason), 0, 0));
     } else {
       progress.bytesDiscovered += item.size;
-      this.#scheduled++;
-      void this.#limit(this.#upload, item);
+      if (this.#options.dryRun) {
+        if (this.#sample.length < DRY_RUN_SAMPLE) this.#sample.push(item.path);
+      } else if (this.#stopping) {
+        this.#record(failedResult(item, this.#transport.urlFor(item.rel), new InterruptedError(false, this.#stopReason), 0, 0));
+      } else {
+        this.#scheduled++;
+        void this.#limit(this.#upload, item);
+      }
     }
   }
 
@@ -329,7 +337,7 @@ class PushRun {
       const closed = this.#gate.admit();
       if (closed !== undefined) await closed;
       attempts++;
-      if (this.#inFlight.signal.aborted) throw new InterruptedError(attempts > 1, this.#stopReason);
+      if (this.#inFlight.signal.aborted) throw new InterruptedError(false, this.#stopReason);
       const started = performance.now();
       let answered = false;
       try {
@@ -452,7 +460,7 @@ class PushRun {
 
   /** Ends uploads in flight now and cuts discovery short (a second Ctrl-C). */
   #cancel(): void {
-    this.#stop('the run was stopped');
+    this.#stop(STOPPED);
     this.#cancelled = true;
     this.#inFlight.abort(new InterruptedError(true));
     this.#onCancel();
