@@ -4,6 +4,7 @@ import { Command, CommanderError } from 'commander';
 import type { PushHooks, PushSummary } from '../client/push.js';
 import type { ListedFile } from '../client/discover.js';
 import { addRunFlags, toPushOptions, type InputFlags, type RunFlags } from './flags.js';
+import { addServeCommand } from './serve-command.js';
 
 /** Exit codes, documented in README. */
 const EXIT = { ok: 0, failed: 1, usage: 2, SIGINT: 130, SIGTERM: 143 } as const;
@@ -123,7 +124,7 @@ function runRetry(failureLog: string, flags: RunFlags): Promise<number> {
 const program = new Command('imgpush')
   .description('Push images (files, folders, globs, lists) to an HTTP endpoint, concurrently, without losing a file.')
   .version(version, '-V, --version')
-  .usage('[options] <inputs...> --url <url>\n       imgpush retry <failure-log> [options]')
+  .usage('[options] <inputs...> --url <url>\n       imgpush retry <failure-log> [options]\n       imgpush serve [options]')
   .enablePositionalOptions()
   .exitOverride()
   .configureOutput({ outputError: (text, write) => write(`imgpush: ${text.replace(/^error: /, '')}`) })
@@ -141,6 +142,8 @@ addRunFlags(program.command('retry')
   .action(async (failureLog: string, flags: RunFlags) => {
     process.exitCode = await runRetry(failureLog, flags);
   });
+
+addServeCommand(program);
 
 try {
   await program.parseAsync();

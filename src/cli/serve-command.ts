@@ -1,0 +1,111 @@
+import { Command, InvalidArgumentError } from 'commander';
+
+interface ServeFlags {
+  model: string;
+  labels?: string;
+  inputSize?: number;
+  mean?: [number, number, number];
+  std?: [number, number, number];
+  layout?: 'nchw' | 'nhwc';
+  device: 'cpu' | 'cuda' | 'auto';
+  threads?: number;
+  host: string;
+  port: number;
+  maxBatch: number;
+  batchDelayMs: number;
+  queueLimit: number;
+  batchConcurrency: number;
+  maxFileSize: number;
+  maxFiles: number;
+}
+
+const SERVER_PACKAGES = 'onnxruntime-node sharp fastify @fastify/multipart';
+
+function positiveInteger(value: string): number {
+  if (!/^\d+$/.test(value) || Number(value) < 1) throw new InvalidArgumentError('expected a whole number of 1 or more');
+  return Number(value);
+}
+
+function port(value: string): number {
+  if (!/^\d+$/.test(value) || Number(value) > 65535) throw new InvalidArgumentError('expected a port from 0 to 65535');
+  return Number(value);
+}
+
+function triple(value: string): [number, number, number] {
+  const parts = value.split(',').map(Number);
+  if (parts.length !== 3 || parts.some((part) => !Number.isFinite(part))) throw new InvalidArgumentError('expected three numbers, e.g. 0.485,0.456,0.406');
+  return parts as [number, number, number];
+}
+
+function size(value: string): number {
+  const match = /^(\d+(?:\.\d+)?)\s*(b|kb|mb|gb)?$/i.exec(value.trim());
+  if (match === null) throw new InvalidArgumentError('expected a size such as 25MB or 512KB');
+  const scale = { b: 1, kb: 1024, mb: 1024 ** 2, gb: 1024 ** 3 }[(match[2] ?? 'b').toLowerCase() as 'b'];
+  return Math.round(Number(match[1]) * scale);
+}
+
+function isMissingPackage(error: unknown): boolean {
+  const { code } = error as { code?: unknown };
+  return code === 'ERR_MODULE_NOT_FOUND' || code === 'MODULE_NOT_FOUND';
+}
+
+async function runServe(flags: ServeFlags): Promise<number> {
+  let serve: typeof import('../server/serve.js').serve;
+  try {
+    ({ serve } = await import('../server/serve.js'));
+  } catch (error) {
+    if (!isMissingPackage(error)) throw error;
+    process.stderr.write(`imgpush serve needs the server's packages, which this install left out: npm install ${SERVER_PACKAGES}\n`);
+    return 2;
+  }
+  const log = (message: string): void => {
+    process.stderr.write(`imgpush serve: ${message}\n`);
+  };
+  const { maxBatch, batchDelayMs: delayMs, queueLimit, batchConcurrency: concurrency } = flags;
+  try {
+    const server = await serve({ ...flags, batching: { maxBatch, delayMs, queueLimit, concurrency } }, log);
+    log(`listening at ${server.url}, loading ${flags.model}…`);
+    // Listening from here on: a SIGTERM, even during loading, is a clean stop.
+    const stopped = new Promise<void>((resolve) => {
+      const stop = (): void => {
+        log('stopping: no new requests, finishing those in flight');
+        void server.close().then(resolve);
+      };
+      process.once('SIGTERM', stop);
+      process.once('SIGINT', stop);
+    });
+    await Promise.race([server.ready, stopped]);
+    await stopped;
+    log('stopped');
+    return 0;
+  } catch (error) {
+    log((error as Error).message);
+    return (error as { code?: unknown }).code === 'EADDRINUSE' ? 2 : (error as Error).name === 'UsageError' ? 2 : 1;
+  }
+}
+
+/** `imgpush serve`: the reference inference server, loaded only when this command runs. */
+export function addServeCommand(program: Command): void {
+  program.command('serve')
+    .description('run the reference image-inference server (onnxruntime-node, dynamic batching)')
+    .option('--model <model>', 'builtin:colors, builtin:synthetic, or a path to an .onnx classifier', 'builtin:colors')
+    .option('--labels <file>', 'labels of a --model file, one a line')
+    .option('--input-size <n>', 'square image size the model takes (default: from the model, else 224)', positiveInteger)
+    .option('--mean <r,g,b>', 'per-channel mean after scaling pixels to 0–1 (default: ImageNet\'s for model files)', triple)
+    .option('--std <r,g,b>', 'per-channel standard deviation (default: ImageNet\'s for model files)', triple)
+    .option('--layout <layout>', 'nchw or nhwc (default: nchw)')
+    .option('--device <device>', 'cpu, cuda or auto (auto falls back to CPU and says so)', 'auto')
+    .option('--threads <n>', 'intra-op threads of the model', positiveInteger)
+    .option('--host <host>', 'address to listen on', '127.0.0.1')
+    .option('--port <port>', 'port to listen on (0: any free one)', port, 8000)
+    .option('--max-batch <n>', 'run a batch once this many images wait', positiveInteger, 16)
+    .option('--batch-delay-ms <ms>', '…or once the oldest has waited this long', positiveInteger, 2)
+    .option('--queue-limit <n>', 'images waiting beyond this get 429 with Retry-After', positiveInteger, 256)
+    .option('--batch-concurrency <n>', 'batches running at once', positiveInteger, 1)
+    .option('--max-file-size <size>', 'largest image (413 beyond)', size, 25 * 1024 ** 2)
+    .option('--max-files <n>', 'most images in one request (413 beyond)', positiveInteger, 64)
+    .action(async (flags: ServeFlags) => {
+      if (!['cpu', 'cuda', 'auto'].includes(flags.device)) throw new InvalidArgumentError(`--device must be cpu, cuda or auto (got ${flags.device})`);
+      process.exitCode = await runServe(flags);
+    });
+}

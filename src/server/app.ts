@@ -1,0 +1,157 @@
+import { createHash } from 'node:crypto';
+import multipart from '@fastify/multipart';
+import Fastify, { type FastifyInstance, type FastifyReply, type FastifyRequest } from 'fastify';
+import { sniffImageType } from '../shared/image-type.js';
+import type { Batcher, BatcherOptions } from './batcher.js';
+import { ServerError } from './errors.js';
+import type { Model } from './model.js';
+import { prepareImage } from './preprocess.js';
+
+export interface AppOptions {
+  /** Largest image, in bytes (413 beyond). */
+  readonly maxFileSize: number;
+  /** Most images in one multipart request (413 beyond). */
+  readonly maxFiles: number;
+  readonly batching: BatcherOptions;
+}
+
+/** What the routes read: set once the model is loaded and warmed up; `shuttingDown` once SIGTERM came. */
+export interface AppState {
+  model: Model | undefined;
+  batcher: Batcher | undefined;
+  shuttingDown: boolean;
+}
+
+interface Upload {
+  readonly name: string;
+  readonly bytes: Buffer;
+}
+
+const DEFAULT_TOP_K = 5;
+
+function round(ms: number): number {
+  return Math.round(ms * 100) / 100;
+}
+
+function topK(query: unknown): number {
+  const raw = (query as { top_k?: unknown }).top_k;
+  if (raw === undefined) return DEFAULT_TOP_K;
+  const value = Number(raw);
+  if (!Number.isInteger(value) || value < 1) throw new ServerError(400, 'IMGPUSH_BAD_TOP_K', `top_k must be a whole number of 1 or more (got ${String(raw)})`);
+  return value;
+}
+
+function isReady(state: AppState): state is AppState & { model: Model; batcher: Batcher } {
+  return state.model !== undefined && state.batcher !== undefined && !state.shuttingDown;
+}
+
+/** One image, from its bytes to its labels: sniffed, decoded off the loop, batched, ranked. */
+async function predict(upload: Upload, state: AppState & { model: Model; batcher: Batcher }, k: number): Promise<object> {
+  if (upload.bytes.length === 0) throw new ServerError(400, 'IMGPUSH_EMPTY_FILE', `${upload.name} is empty`);
+  if (sniffImageType(upload.bytes) === undefined) {
+    throw new ServerError(415, 'IMGPUSH_NOT_AN_IMAGE', `${upload.name} is not an image (its first bytes match no JPEG, PNG, GIF, WebP, BMP, TIFF, AVIF or HEIC)`);
+  }
+  const prepared = await prepareImage(upload.bytes, state.model.image);
+  const result = await state.batcher.submit(prepared.input);
+  const labels = state.model.labels;
+  const ranked = Array.from(result.output, (score, index) => ({ label: labels[index] ?? `class-${index}`, score }))
+    .sort((a, b) => b.score - a.score)
+    .slice(0, k)
+    .map(({ label, score }) => ({ label, score: Math.round(score * 1e6) / 1e6 }));
+  return {
+    name: upload.name,
+    sha256: createHash('sha256').update(upload.bytes).digest('hex'),
+    size: upload.bytes.length,
+    width: prepared.width,
+    height: prepared.height,
+    top: ranked,
+    timings: { decodeMs: round(prepared.decodeMs), queueMs: round(result.queueMs), inferenceMs: round(result.inferenceMs), batchSize: result.batchSize },
+  };
+}
+
+/** The images of a request: every file part of a multipart body (any field name), or a raw image body. */
+async function* uploadsOf(request: FastifyRequest): AsyncGenerator<Upload> {
+  if (!request.isMultipart()) {
+    if (!Buffer.isBuffer(request.body)) throw new ServerError(400, 'IMGPUSH_NO_IMAGE', 'send the image as multipart/form-data or as a raw body with an image content type');
+    yield { name: String(request.headers['x-filename'] ?? 'image'), bytes: request.body };
+    return;
+  }
+  try {
+    for await (const part of request.parts()) {
+      if (part.type === 'file') yield { name: part.filename || part.fieldname, bytes: await part.toBuffer() };
+    }
+  } catch (error) {
+    // Limits come with their status (413); anything else the parser chokes on is a body that is not valid multipart.
+    if ((error as { statusCode?: unknown }).statusCode !== undefined) throw error;
+    throw new ServerError(400, 'IMGPUSH_BAD_MULTIPART', `the multipart body does not parse: ${(error as Error).message}`);
+  }
+}
+
+function sendError(reply: FastifyReply, status: number, code: string, message: string, retryAfterSeconds?: number): void {
+  if (retryAfterSeconds !== undefined) void reply.header('retry-after', String(retryAfterSeconds));
+  void reply.code(status).send({ error: { code, message } });
+}
+
+/**
+ * The reference server's HTTP side. Routes answer 503 until the state has
+ * a model; errors are JSON `{error: {code, message}}` with their status.
+ */
+export function buildApp(options: AppOptions, state: AppState): FastifyInstance {
+  const app = Fastify({ logger: false, bodyLimit: options.maxFileSize });
+  void app.register(multipart, { limits: { fileSize: options.maxFileSize, files: options.maxFiles, fields: 100, fieldSize: 64 * 1024, parts: options.maxFiles + 100 } });
+  for (const type of [/^image\//, 'application/octet-stream']) {
+    app.addContentTypeParser(type, { parseAs: 'buffer', bodyLimit: options.maxFileSize }, (_request, body, done) => done(null, body));
+  }
+
+  app.post('/v1/predict', async (request, reply) => {
+    if (!isReady(state)) throw new ServerError(503, 'IMGPUSH_NOT_READY', state.shuttingDown ? 'the server is shutting down' : 'the model is still loading', 1);
+    const k = topK(request.query);
+    const pending: Array<Promise<object>> = [];
+    for await (const upload of uploadsOf(request)) {
+      const prediction = predict(upload, state, k);
+      // Handled below, after every part is read; until then a rejection must not count as unhandled (it would end the process).
+      prediction.catch(() => {});
+      pending.push(prediction);
+    }
+    if (pending.length === 0) throw new ServerError(400, 'IMGPUSH_NO_IMAGE', 'the request holds no file');
+    // Every prediction must settle before answering, even when one fails, so none outlives its request.
+    const settled = await Promise.allSettled(pending);
+    const failed = settled.find((outcome): outcome is PromiseRejectedResult => outcome.status === 'rejected');
+    if (failed !== undefined) throw failed.reason;
+    return reply.send({ model: state.model.name, results: settled.map((outcome) => (outcome as PromiseFulfilledResult<object>).value) });
+  });
+
+  app.get('/v1/models', async () => {
+    if (!isReady(state)) throw new ServerError(503, 'IMGPUSH_NOT_READY', 'the model is still loading', 1);
+    const { model, batcher } = state;
+    return {
+      name: model.name,
+      device: model.device,
+      inputs: [{ name: model.inputName, shape: model.inputShape }],
+      outputs: [{ name: model.outputName }],
+      labels: model.labels,
+      image: model.image,
+      batching: { ...options.batching, batchSizes: Object.fromEntries(batcher.batchSizes.flatMap((count, size) => (count === undefined ? [] : [[size, count]]))) },
+    };
+  });
+
+  app.get('/v2/health/live', async () => ({ live: true }));
+  app.get('/v2/health/ready', async (_request, reply) => {
+    if (!isReady(state)) return reply.code(503).send({ ready: false });
+    return { ready: true };
+  });
+
+  app.setNotFoundHandler((request, reply) => sendError(reply, 404, 'IMGPUSH_NOT_FOUND', `no route ${request.method} ${request.url}`));
+  app.setErrorHandler((error, _request, reply) => {
+    if (error instanceof ServerError) {
+      sendError(reply, error.status, error.code, error.message, error.retryAfterSeconds);
+      return;
+    }
+    const { statusCode, code, message } = error as { statusCode?: number; code?: string; message: string };
+    const status = statusCode !== undefined && statusCode >= 400 && statusCode < 500 ? statusCode : 500;
+    // A multipart body that does not parse is the client's error; the parsers name what went wrong.
+    const clientStatus = status === 406 ? 400 : status;
+    sendError(reply, clientStatus, code ?? 'IMGPUSH_SERVER_ERROR', clientStatus === 500 ? `internal error: ${message}` : message);
+  });
+  return app;
+}

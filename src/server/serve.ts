@@ -1,0 +1,48 @@
+import type { AddressInfo } from 'node:net';
+import { buildApp, type AppOptions, type AppState } from './app.js';
+import { Batcher } from './batcher.js';
+import { loadModel, type ModelOptions } from './model.js';
+
+export interface ServeOptions extends AppOptions, Omit<ModelOptions, 'log'> {
+  readonly host: string;
+  readonly port: number;
+}
+
+export interface RunningServer {
+  readonly url: string;
+  /** Settles once the model is loaded and warmed up (ready), or failed to load (then the server is closed). */
+  readonly ready: Promise<void>;
+  /** Readiness turns false, requests in flight finish, the model is released. */
+  close(): Promise<void>;
+}
+
+/**
+ * Starts the reference server: it listens at once (live, not ready), loads
+ * the model and warms it up with one batch, and only then is ready.
+ */
+export async function serve(options: ServeOptions, log: (message: string) => void): Promise<RunningServer> {
+  const state: AppState = { model: undefined, batcher: undefined, shuttingDown: false };
+  const app = buildApp(options, state);
+  await app.listen({ host: options.host, port: options.port });
+  const { port } = app.server.address() as AddressInfo;
+  const host = options.host.includes(':') ? `[${options.host}]` : options.host;
+  const url = `http://${host}:${port}`;
+  const ready = (async () => {
+    const model = await loadModel({ ...options, log });
+    const { size } = model.image;
+    await model.run([new Float32Array(3 * size * size)]);
+    state.model = model;
+    state.batcher = new Batcher((inputs) => model.run(inputs), options.batching);
+    log(`ready: ${model.name} on ${model.device} at ${url}`);
+  })();
+  ready.catch(() => app.close());
+  return {
+    url,
+    ready,
+    async close() {
+      state.shuttingDown = true;
+      await app.close();
+      await state.model?.release();
+    },
+  };
+}
