@@ -4,7 +4,7 @@ import { Command, CommanderError } from 'commander';
 import type { PushHooks, PushSummary } from '../client/push.js';
 import type { ListedFile } from '../client/discover.js';
 import { addRunFlags, toPushOptions, type InputFlags, type RunFlags } from './flags.js';
-import { addServeCommand } from './serve-command.js';
+import { addServerCommands } from './serve-command.js';
 
 /** Exit codes, documented in README. */
 const EXIT = { ok: 0, failed: 1, usage: 2, SIGINT: 130, SIGTERM: 143 } as const;
@@ -124,7 +124,7 @@ function runRetry(failureLog: string, flags: RunFlags): Promise<number> {
 const program = new Command('imgpush')
   .description('Push images (files, folders, globs, lists) to an HTTP endpoint, concurrently, without losing a file.')
   .version(version, '-V, --version')
-  .usage('[options] <inputs...> --url <url>\n       imgpush retry <failure-log> [options]\n       imgpush serve [options]')
+  .usage('[options] <inputs...> --url <url>\n       imgpush retry <failure-log> [options]\n       imgpush serve [options]\n       imgpush demo')
   .enablePositionalOptions()
   .exitOverride()
   .configureOutput({ outputError: (text, write) => write(`imgpush: ${text.replace(/^error: /, '')}`) })
@@ -143,7 +143,7 @@ addRunFlags(program.command('retry')
     process.exitCode = await runRetry(failureLog, flags);
   });
 
-addServeCommand(program);
+addServerCommands(program);
 
 try {
   await program.parseAsync();

@@ -49,15 +49,21 @@ function isMissingPackage(error: unknown): boolean {
   return code === 'ERR_MODULE_NOT_FOUND' || code === 'MODULE_NOT_FOUND';
 }
 
-async function runServe(flags: ServeFlags): Promise<number> {
-  let serve: typeof import('../server/serve.js').serve;
+/** Imports a module of the server's side; undefined (and one line on stderr) when its optional packages are not installed. */
+async function loadServerSide<T>(command: string, load: () => Promise<T>): Promise<T | undefined> {
   try {
-    ({ serve } = await import('../server/serve.js'));
+    return await load();
   } catch (error) {
     if (!isMissingPackage(error)) throw error;
-    process.stderr.write(`imgpush serve needs the server's packages, which this install left out: npm install ${SERVER_PACKAGES}\n`);
-    return 2;
+    process.stderr.write(`imgpush ${command} needs the server's packages, which this install left out: npm install ${SERVER_PACKAGES}\n`);
+    return undefined;
   }
+}
+
+async function runServe(flags: ServeFlags): Promise<number> {
+  const loaded = await loadServerSide('serve', () => import('../server/serve.js'));
+  if (loaded === undefined) return 2;
+  const { serve } = loaded;
   const log = (message: string): void => {
     process.stderr.write(`imgpush serve: ${message}\n`);
   };
@@ -84,8 +90,14 @@ async function runServe(flags: ServeFlags): Promise<number> {
   }
 }
 
-/** `imgpush serve`: the reference inference server, loaded only when this command runs. */
-export function addServeCommand(program: Command): void {
+/** `imgpush serve` and `imgpush demo`: the reference inference server, loaded only when these commands run. */
+export function addServerCommands(program: Command): void {
+  program.command('demo')
+    .description('the whole pipeline on this machine: start the server, write sample images, push them, show what the model saw')
+    .action(async () => {
+      const loaded = await loadServerSide('demo', () => import('../demo/demo.js'));
+      process.exitCode = loaded === undefined ? 2 : await loaded.runDemo();
+    });
   program.command('serve')
     .description('run the reference image-inference server (onnxruntime-node, dynamic batching)')
     .option('--model <model>', 'builtin:colors, builtin:synthetic, or a path to an .onnx classifier', 'builtin:colors')

@@ -1,9 +1,11 @@
 import assert from 'node:assert/strict';
+import { rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { after, before, test } from 'node:test';
 import sharp from 'sharp';
 import { request } from 'undici';
 import { push, type FileResult } from '../../src/client/index.js';
+import { colorsModel } from '../../src/models/builtin.js';
 import { buildApp, type AppState } from '../../src/server/app.js';
 import { Batcher } from '../../src/server/batcher.js';
 import { loadModel } from '../../src/server/model.js';
@@ -187,4 +189,36 @@ test('imgpush serve stops on SIGTERM with exit 0', async () => {
   const result = await cli.done;
   assert.equal(result.code, 0, result.stderr);
   assert.match(result.stderr, /stopped/);
+});
+
+test('a model file of the user\'s, with --labels and the preprocessing flags, is served like a built-in one', async () => {
+  const tree = await makeTree({ 'labels.txt': `${['r', 'g', 'b', 'y', 'c', 'm', 'w', 'k', 'gray'].join('\n')}\n` });
+  await writeFile(tree.path('mine.onnx'), colorsModel().bytes);
+  const own = await serve({
+    model: tree.path('mine.onnx'), labels: tree.path('labels.txt'), inputSize: 16, mean: [0, 0, 0], std: [1, 1, 1], layout: 'nchw',
+    device: 'cpu', host: '127.0.0.1', port: 0, maxFileSize: 1024 * 1024, maxFiles: 4, batching,
+  }, () => {});
+  try {
+    await own.ready;
+    const answer = await post(`${own.url}/v1/predict`, await plain(COLORS.blue), 'image/png');
+    assert.equal(answer.json.model, 'mine.onnx');
+    assert.equal(answer.json.results[0].top[0].label, 'b');
+  } finally {
+    await own.close();
+    await tree.remove();
+  }
+  await assert.rejects(loadModel({ model: tree.path('missing.onnx'), device: 'cpu', log: () => {} }), /--model .*missing\.onnx: it does not exist/);
+  await assert.rejects(loadModel({ model: 'builtin:nope', device: 'cpu', log: () => {} }), /no such built-in model/);
+});
+
+test('npm run demo: the whole pipeline runs offline and shows what the model saw', async () => {
+  const demo = startCli(['demo']);
+  const result = await demo.done;
+  assert.equal(result.code, 0, result.stderr);
+  assert.match(result.stdout, /wrote 314 sample images/);
+  assert.match(result.stdout, /314 files: 314 uploaded, 0 failed/);
+  assert.match(result.stdout, /^ {2}(red|blue|gray|black) +\d+ +[\d.]+ /m);
+  assert.match(result.stdout, /batches the server formed \(size: count\): 1: \d+/);
+  const kept = /stay in (\S+)/.exec(result.stdout)?.[1];
+  if (kept !== undefined) await rm(kept, { recursive: true, force: true });
 });
