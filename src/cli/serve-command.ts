@@ -20,6 +20,8 @@ interface ServeFlags {
 }
 
 const SERVER_PACKAGES = 'onnxruntime-node sharp fastify @fastify/multipart';
+const SERVE_MODULE = '../server/serve.js';
+const DEMO_MODULE = '../demo/demo.js';
 
 function positiveInteger(value: string): number {
   if (!/^\d+$/.test(value) || Number(value) < 1) throw new InvalidArgumentError('expected a whole number of 1 or more');
@@ -49,10 +51,24 @@ function isMissingPackage(error: unknown): boolean {
   return code === 'ERR_MODULE_NOT_FOUND' || code === 'MODULE_NOT_FOUND';
 }
 
-/** Imports a module of the server's side; undefined (and one line on stderr) when its optional packages are not installed. */
-async function loadServerSide<T>(command: string, load: () => Promise<T>): Promise<T | undefined> {
+/** What the CLI uses of the server's modules. */
+interface ServeModule {
+  serve(options: ServeFlags & { batching: { maxBatch: number; delayMs: number; queueLimit: number; concurrency: number } }, log: (message: string) => void):
+    Promise<{ url: string; ready: Promise<void>; close(): Promise<void> }>;
+}
+interface DemoModule {
+  runDemo(): Promise<number>;
+}
+
+/**
+ * Imports a module of the server's side; undefined (and one line on
+ * stderr) when its optional packages, or the module itself, are not
+ * installed. The path is a variable, not a literal, so that the client
+ * compiles without the server (npm install --omit=optional).
+ */
+async function loadServerSide<T>(command: string, path: string): Promise<T | undefined> {
   try {
-    return await load();
+    return await import(path) as T;
   } catch (error) {
     if (!isMissingPackage(error)) throw error;
     process.stderr.write(`imgpush ${command} needs the server's packages, which this install left out: npm install ${SERVER_PACKAGES}\n`);
@@ -61,7 +77,7 @@ async function loadServerSide<T>(command: string, load: () => Promise<T>): Promi
 }
 
 async function runServe(flags: ServeFlags): Promise<number> {
-  const loaded = await loadServerSide('serve', () => import('../server/serve.js'));
+  const loaded = await loadServerSide<ServeModule>('serve', SERVE_MODULE);
   if (loaded === undefined) return 2;
   const { serve } = loaded;
   const log = (message: string): void => {
@@ -95,7 +111,7 @@ export function addServerCommands(program: Command): void {
   program.command('demo')
     .description('the whole pipeline on this machine: start the server, write sample images, push them, show what the model saw')
     .action(async () => {
-      const loaded = await loadServerSide('demo', () => import('../demo/demo.js'));
+      const loaded = await loadServerSide<DemoModule>('demo', DEMO_MODULE);
       process.exitCode = loaded === undefined ? 2 : await loaded.runDemo();
     });
   program.command('serve')

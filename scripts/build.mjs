@@ -1,0 +1,22 @@
+// `npm run build`: compiles everything, or, where the server's optional packages were left out
+// (npm install --omit=optional), the client alone: imgpush then works, and `imgpush serve` says what to install.
+import { spawnSync } from 'node:child_process';
+import { createRequire } from 'node:module';
+
+const require = createRequire(import.meta.url);
+const SERVER_PACKAGES = ['onnxruntime-node', 'sharp', 'fastify', '@fastify/multipart'];
+
+function installed(name) {
+  try {
+    require.resolve(`${name}/package.json`);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+const missing = SERVER_PACKAGES.filter((name) => !installed(name));
+const config = missing.length === 0 ? 'tsconfig.json' : 'tsconfig.client.json';
+if (missing.length > 0) process.stderr.write(`imgpush: building the client alone (not installed: ${missing.join(', ')})\n`);
+const { status } = spawnSync(process.execPath, [require.resolve('typescript/bin/tsc'), '-p', config], { stdio: 'inherit' });
+process.exit(status ?? 1);
