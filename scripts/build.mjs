@@ -2,13 +2,14 @@
 // (npm install --omit=optional), the client alone: imgpush then works, and `imgpush serve` says what to install.
 import { spawnSync } from 'node:child_process';
 import { createRequire } from 'node:module';
+import { fileURLToPath } from 'node:url';
 
 const require = createRequire(import.meta.url);
 const SERVER_PACKAGES = ['onnxruntime-node', 'sharp', 'fastify', '@fastify/multipart'];
 
 function installed(name) {
   try {
-    require.resolve(`${name}/package.json`);
+    require.resolve(name);
     return true;
   } catch {
     return false;
@@ -18,5 +19,6 @@ function installed(name) {
 const missing = SERVER_PACKAGES.filter((name) => !installed(name));
 const config = missing.length === 0 ? 'tsconfig.json' : 'tsconfig.client.json';
 if (missing.length > 0) process.stderr.write(`imgpush: building the client alone (not installed: ${missing.join(', ')})\n`);
-const { status } = spawnSync(process.execPath, [require.resolve('typescript/bin/tsc'), '-p', config], { stdio: 'inherit' });
+const tsc = fileURLToPath(new URL('../node_modules/.bin/tsc', import.meta.url));
+const { status } = spawnSync(tsc, ['-p', config], { stdio: 'inherit' });
 process.exit(status ?? 1);
