@@ -71,7 +71,9 @@ async function loadServerSide<T>(command: string, path: string): Promise<T | und
     return await import(path) as T;
   } catch (error) {
     if (!isMissingPackage(error)) throw error;
-    process.stderr.write(`imgpush ${command} needs the server's packages, which this install left out: npm install ${SERVER_PACKAGES}\n`);
+    // In a clone installed without them, the server's own files were not built either.
+    const build = (error as Error).message.includes(path.slice(3)) ? ' && npm run build' : '';
+    process.stderr.write(`imgpush ${command} needs the server's packages, which this install left out: npm install ${SERVER_PACKAGES}${build}\n`);
     return undefined;
   }
 }
