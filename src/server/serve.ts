@@ -1,7 +1,8 @@
 import type { AddressInfo } from 'node:net';
 import { buildApp, type AppOptions, type AppState } from './app.js';
 import { Batcher } from './batcher.js';
-import { loadModel, type ModelOptions } from './model.js';
+import type { ModelOptions } from './model.js';
+import { startModelWorker } from './model-worker.js';
 
 export interface ServeOptions extends AppOptions, Omit<ModelOptions, 'log'> {
   readonly host: string;
@@ -28,7 +29,7 @@ export async function serve(options: ServeOptions, log: (message: string) => voi
   const host = options.host.includes(':') ? `[${options.host}]` : options.host;
   const url = `http://${host}:${port}`;
   const ready = (async () => {
-    const model = await loadModel({ ...options, log });
+    const model = await startModelWorker({ ...options, log });
     const { size } = model.image;
     await model.run([new Float32Array(3 * size * size)]);
     state.model = model;
