@@ -1,4 +1,4 @@
-import { Command, InvalidArgumentError } from 'commander';
+import { Command, InvalidArgumentError, Option } from 'commander';
 
 interface ServeFlags {
   model: string;
@@ -17,6 +17,8 @@ interface ServeFlags {
   batchConcurrency: number;
   maxFileSize: number;
   maxFiles: number;
+  token?: string;
+  cacheSize: number;
 }
 
 const SERVER_PACKAGES = 'onnxruntime-node sharp fastify @fastify/multipart';
@@ -25,6 +27,11 @@ const DEMO_MODULE = '../demo/demo.js';
 
 function positiveInteger(value: string): number {
   if (!/^\d+$/.test(value) || Number(value) < 1) throw new InvalidArgumentError('expected a whole number of 1 or more');
+  return Number(value);
+}
+
+function wholeNumber(value: string): number {
+  if (!/^\d+$/.test(value)) throw new InvalidArgumentError('expected a whole number');
   return Number(value);
 }
 
@@ -134,6 +141,8 @@ export function addServerCommands(program: Command): void {
     .option('--batch-concurrency <n>', 'batches running at once', positiveInteger, 1)
     .option('--max-file-size <size>', 'largest image (413 beyond)', size, 25 * 1024 ** 2)
     .option('--max-files <n>', 'most images in one request (413 beyond)', positiveInteger, 64)
+    .addOption(new Option('--token <token>', 'require Authorization: Bearer <token> on every route but the health ones').env('IMGPUSH_SERVER_TOKEN'))
+    .option('--cache-size <n>', 'predictions kept by image sha256 (0: no cache)', wholeNumber, 10_000)
     .action(async (flags: ServeFlags) => {
       if (!['cpu', 'cuda', 'auto'].includes(flags.device)) throw new InvalidArgumentError(`--device must be cpu, cuda or auto (got ${flags.device})`);
       process.exitCode = await runServe(flags);

@@ -1,11 +1,13 @@
-import { createHash } from 'node:crypto';
+import { createHash, timingSafeEqual } from 'node:crypto';
 import multipart from '@fastify/multipart';
 import Fastify, { type FastifyInstance, type FastifyReply, type FastifyRequest } from 'fastify';
 import { sniffImageType } from '../shared/image-type.js';
 import type { Batcher, BatcherOptions } from './batcher.js';
 import { ServerError } from './errors.js';
+import type { ServerMetrics } from './metrics.js';
 import type { Model } from './model.js';
 import { prepareImage } from './preprocess.js';
+import { ResultCache } from './result-cache.js';
 
 export interface AppOptions {
   /** Largest image, in bytes (413 beyond). */
@@ -13,6 +15,10 @@ export interface AppOptions {
   /** Most images in one multipart request (413 beyond). */
   readonly maxFiles: number;
   readonly batching: BatcherOptions;
+  /** When set, every route but the health ones wants `Authorization: Bearer <token>`. */
+  readonly token?: string | undefined;
+  /** Predictions kept by image sha256; 0 turns the cache off. */
+  readonly cacheSize: number;
 }
 
 /** What the routes read: set once the model is loaded and warmed up; `shuttingDown` once SIGTERM came. */
@@ -20,6 +26,7 @@ export interface AppState {
   model: Model | undefined;
   batcher: Batcher | undefined;
   shuttingDown: boolean;
+  readonly metrics: ServerMetrics;
 }
 
 interface Upload {
@@ -45,28 +52,59 @@ function isReady(state: AppState): state is AppState & { model: Model; batcher: 
   return state.model !== undefined && state.batcher !== undefined && !state.shuttingDown;
 }
 
-/** One image, from its bytes to its labels: sniffed, decoded off the loop, batched, ranked. */
-async function predict(upload: Upload, state: AppState & { model: Model; batcher: Batcher }, k: number): Promise<object> {
+interface Prediction {
+  readonly name: string;
+  readonly sha256: string;
+  readonly size: number;
+  readonly width: number;
+  readonly height: number;
+  readonly top: ReadonlyArray<{ label: string; score: number }>;
+  readonly cache: boolean;
+  readonly timings: { decodeMs: number; queueMs: number; inferenceMs: number; batchSize: number };
+}
+
+function ranked(output: Float32Array, labels: readonly string[], k: number): Array<{ label: string; score: number }> {
+  return Array.from(output, (score, index) => ({ label: labels[index] ?? `class-${index}`, score }))
+    .sort((a, b) => b.score - a.score)
+    .slice(0, k)
+    .map(({ label, score }) => ({ label, score: Math.round(score * 1e6) / 1e6 }));
+}
+
+/** One image, from its bytes to its labels: sniffed, looked up in the cache, else decoded off the loop, batched, ranked. */
+async function predict(upload: Upload, state: AppState & { model: Model; batcher: Batcher }, cache: ResultCache, k: number): Promise<Prediction> {
   if (upload.bytes.length === 0) throw new ServerError(400, 'IMGPUSH_EMPTY_FILE', `${upload.name} is empty`);
   if (sniffImageType(upload.bytes) === undefined) {
     throw new ServerError(415, 'IMGPUSH_NOT_AN_IMAGE', `${upload.name} is not an image (its first bytes match no JPEG, PNG, GIF, WebP, BMP, TIFF, AVIF or HEIC)`);
   }
-  const prepared = await prepareImage(upload.bytes, state.model.image);
+  const { metrics, model } = state;
+  metrics.uploadBytes.inc(upload.bytes.length);
+  const sha256 = createHash('sha256').update(upload.bytes).digest('hex');
+  const base = { name: upload.name, sha256, size: upload.bytes.length };
+  const hit = cache.get(sha256);
+  metrics.cache.inc({ result: hit === undefined ? 'miss' : 'hit' });
+  if (hit !== undefined) {
+    return { ...base, width: hit.width, height: hit.height, top: ranked(hit.output, model.labels, k), cache: true, timings: { decodeMs: 0, queueMs: 0, inferenceMs: 0, batchSize: 0 } };
+  }
+  const prepared = await prepareImage(upload.bytes, model.image);
+  metrics.imagesDecoded.inc();
+  metrics.decodeSeconds.observe(prepared.decodeMs / 1000);
   const result = await state.batcher.submit(prepared.input);
-  const labels = state.model.labels;
-  const ranked = Array.from(result.output, (score, index) => ({ label: labels[index] ?? `class-${index}`, score }))
-    .sort((a, b) => b.score - a.score)
-    .slice(0, k)
-    .map(({ label, score }) => ({ label, score: Math.round(score * 1e6) / 1e6 }));
+  metrics.queueSeconds.observe(result.queueMs / 1000);
+  cache.set(sha256, { output: result.output, width: prepared.width, height: prepared.height });
   return {
-    name: upload.name,
-    sha256: createHash('sha256').update(upload.bytes).digest('hex'),
-    size: upload.bytes.length,
+    ...base,
     width: prepared.width,
     height: prepared.height,
-    top: ranked,
+    top: ranked(result.output, model.labels, k),
+    cache: false,
     timings: { decodeMs: round(prepared.decodeMs), queueMs: round(result.queueMs), inferenceMs: round(result.inferenceMs), batchSize: result.batchSize },
   };
+}
+
+/** Whether an Authorization header carries the token, compared in constant time. */
+function bearerMatches(header: string | undefined, token: Buffer): boolean {
+  const given = Buffer.from(/^Bearer (.+)$/i.exec(header ?? '')?.[1] ?? '');
+  return given.length === token.length && timingSafeEqual(given, token);
 }
 
 /** The images of a request: every file part of a multipart body (any field name), or a raw image body. */
@@ -98,6 +136,22 @@ function sendError(reply: FastifyReply, status: number, code: string, message: s
  */
 export function buildApp(options: AppOptions, state: AppState): FastifyInstance {
   const app = Fastify({ logger: false, bodyLimit: options.maxFileSize });
+  const cache = new ResultCache(options.cacheSize);
+  const { metrics } = state;
+  const token = options.token === undefined ? undefined : Buffer.from(options.token);
+  if (token !== undefined) {
+    app.addHook('onRequest', async (request, reply) => {
+      if (request.url.startsWith('/v2/health/')) return;
+      if (bearerMatches(request.headers.authorization, token)) return;
+      void reply.header('www-authenticate', 'Bearer');
+      throw new ServerError(401, 'IMGPUSH_UNAUTHORIZED', 'a missing or wrong token: send Authorization: Bearer <token>');
+    });
+  }
+  app.addHook('onResponse', async (request, reply) => {
+    const route = request.routeOptions.url ?? 'unmatched';
+    metrics.requests.inc({ route, status: String(reply.statusCode) });
+    metrics.requestSeconds.observe({ route }, reply.elapsedTime / 1000);
+  });
   void app.register(multipart, { limits: { fileSize: options.maxFileSize, files: options.maxFiles, fields: 100, fieldSize: 64 * 1024, parts: options.maxFiles + 100 } });
   for (const type of [/^image\//, 'application/octet-stream']) {
     app.addContentTypeParser(type, { parseAs: 'buffer', bodyLimit: options.maxFileSize }, (_request, body, done) => done(null, body));
@@ -106,9 +160,9 @@ export function buildApp(options: AppOptions, state: AppState): FastifyInstance 
   app.post('/v1/predict', async (request, reply) => {
     if (!isReady(state)) throw new ServerError(503, 'IMGPUSH_NOT_READY', state.shuttingDown ? 'the server is shutting down' : 'the model is still loading', 1);
     const k = topK(request.query);
-    const pending: Array<Promise<object>> = [];
+    const pending: Array<Promise<Prediction>> = [];
     for await (const upload of uploadsOf(request)) {
-      const prediction = predict(upload, state, k);
+      const prediction = predict(upload, state, cache, k);
       // Handled below, after every part is read; until then a rejection must not count as unhandled (it would end the process).
       prediction.catch(() => {});
       pending.push(prediction);
@@ -118,7 +172,15 @@ export function buildApp(options: AppOptions, state: AppState): FastifyInstance 
     const settled = await Promise.allSettled(pending);
     const failed = settled.find((outcome): outcome is PromiseRejectedResult => outcome.status === 'rejected');
     if (failed !== undefined) throw failed.reason;
-    return reply.send({ model: state.model.name, results: settled.map((outcome) => (outcome as PromiseFulfilledResult<object>).value) });
+    const results = settled.map((outcome) => (outcome as PromiseFulfilledResult<Prediction>).value);
+    void reply.header('x-cache', results.every((result) => result.cache) ? 'hit' : 'miss');
+    return reply.send({ model: state.model.name, results });
+  });
+
+  app.get('/metrics', async (_request, reply) => {
+    metrics.queueDepth.set(state.batcher?.depth ?? 0);
+    void reply.header('content-type', metrics.registry.contentType);
+    return metrics.registry.metrics();
   });
 
   app.get('/v1/models', async () => {

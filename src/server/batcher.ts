@@ -34,15 +34,18 @@ interface Waiting {
 export class Batcher {
   readonly #run: (inputs: readonly Float32Array[]) => Promise<Float32Array[]>;
   readonly #options: BatcherOptions;
+  readonly #onBatch: (size: number, ms: number) => void;
   #queue: Waiting[] = [];
   #running = 0;
   #timer: NodeJS.Timeout | undefined;
   /** How many batches ran at each size (index = size). */
   readonly batchSizes: number[] = [];
 
-  constructor(run: (inputs: readonly Float32Array[]) => Promise<Float32Array[]>, options: BatcherOptions) {
+  /** `onBatch` hears of every batch that ran: its size and how long it took. */
+  constructor(run: (inputs: readonly Float32Array[]) => Promise<Float32Array[]>, options: BatcherOptions, onBatch: (size: number, ms: number) => void = () => {}) {
     this.#run = run;
     this.#options = options;
+    this.#onBatch = onBatch;
   }
 
   get depth(): number {
@@ -86,6 +89,7 @@ export class Batcher {
     try {
       const outputs = await this.#run(batch.map((item) => item.input));
       const inferenceMs = performance.now() - started;
+      this.#onBatch(batch.length, inferenceMs);
       batch.forEach((item, i) => item.resolve({ output: outputs[i] as Float32Array, queueMs: started - item.since, inferenceMs, batchSize: batch.length }));
     } catch (error) {
       for (const item of batch) item.reject(error);

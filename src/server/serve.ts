@@ -1,6 +1,7 @@
 import type { AddressInfo } from 'node:net';
 import { buildApp, type AppOptions, type AppState } from './app.js';
 import { Batcher } from './batcher.js';
+import { ServerMetrics } from './metrics.js';
 import type { ModelOptions } from './model.js';
 import { startModelWorker } from './model-worker.js';
 
@@ -22,7 +23,7 @@ export interface RunningServer {
  * the model and warms it up with one batch, and only then is ready.
  */
 export async function serve(options: ServeOptions, log: (message: string) => void): Promise<RunningServer> {
-  const state: AppState = { model: undefined, batcher: undefined, shuttingDown: false };
+  const state: AppState = { model: undefined, batcher: undefined, shuttingDown: false, metrics: new ServerMetrics() };
   const app = buildApp(options, state);
   await app.listen({ host: options.host, port: options.port });
   const { port } = app.server.address() as AddressInfo;
@@ -32,8 +33,13 @@ export async function serve(options: ServeOptions, log: (message: string) => voi
     const model = await startModelWorker({ ...options, log });
     const { size } = model.image;
     await model.run([new Float32Array(3 * size * size)]);
+    const { metrics } = state;
+    metrics.modelInfo.set({ name: model.name, device: model.device }, 1);
     state.model = model;
-    state.batcher = new Batcher((inputs) => model.run(inputs), options.batching);
+    state.batcher = new Batcher((inputs) => model.run(inputs), options.batching, (size, ms) => {
+      metrics.batchSize.observe(size);
+      metrics.inferenceSeconds.observe(ms / 1000);
+    });
     log(`ready: ${model.name} on ${model.device} at ${url}`);
   })();
   ready.catch(() => app.close());

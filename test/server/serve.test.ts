@@ -8,6 +8,7 @@ import { push, type FileResult } from '../../src/client/index.js';
 import { colorsModel } from '../../src/models/builtin.js';
 import { buildApp, type AppState } from '../../src/server/app.js';
 import { Batcher } from '../../src/server/batcher.js';
+import { ServerMetrics } from '../../src/server/metrics.js';
 import { loadModel } from '../../src/server/model.js';
 import { serve, type RunningServer } from '../../src/server/serve.js';
 import { UsageError } from '../../src/shared/errors.js';
@@ -39,7 +40,7 @@ async function post(url: string, body: Buffer, type: string): Promise<{ status: 
 }
 
 before(async () => {
-  server = await serve({ model: 'builtin:colors', device: 'cpu', host: '127.0.0.1', port: 0, maxFileSize: 64 * 1024, maxFiles: 4, batching }, () => {});
+  server = await serve({ model: 'builtin:colors', device: 'cpu', host: '127.0.0.1', port: 0, maxFileSize: 64 * 1024, maxFiles: 4, batching, cacheSize: 0 }, () => {});
   await server.ready;
 });
 after(() => server.close());
@@ -101,8 +102,8 @@ test('under 64 concurrent requests, batches larger than 1 form and every answer 
 });
 
 test('not ready (503 with Retry-After) until a model is there, and not while shutting down; live all along', async () => {
-  const state: AppState = { model: undefined, batcher: undefined, shuttingDown: false };
-  const app = buildApp({ maxFileSize: 1024 * 1024, maxFiles: 4, batching }, state);
+  const state: AppState = { model: undefined, batcher: undefined, shuttingDown: false, metrics: new ServerMetrics() };
+  const app = buildApp({ maxFileSize: 1024 * 1024, maxFiles: 4, batching, cacheSize: 0 }, state);
   await app.listen({ host: '127.0.0.1', port: 0 });
   const base = `http://127.0.0.1:${(app.server.address() as { port: number }).port}`;
   const status = async (path: string) => {
@@ -130,8 +131,8 @@ test('not ready (503 with Retry-After) until a model is there, and not while shu
 });
 
 test('a full queue answers 429 with Retry-After', async () => {
-  const state: AppState = { model: undefined, batcher: undefined, shuttingDown: false };
-  const app = buildApp({ maxFileSize: 1024 * 1024, maxFiles: 4, batching }, state);
+  const state: AppState = { model: undefined, batcher: undefined, shuttingDown: false, metrics: new ServerMetrics() };
+  const app = buildApp({ maxFileSize: 1024 * 1024, maxFiles: 4, batching, cacheSize: 0 }, state);
   const model = await loadModel({ model: 'builtin:colors', device: 'cpu', log: () => {} });
   state.model = model;
   state.batcher = new Batcher((inputs) => model.run(inputs), { maxBatch: 1, delayMs: 1, queueLimit: 1, concurrency: 1 });
@@ -196,7 +197,7 @@ test('a model file of the user\'s, with --labels and the preprocessing flags, is
   await writeFile(tree.path('mine.onnx'), colorsModel().bytes);
   const own = await serve({
     model: tree.path('mine.onnx'), labels: tree.path('labels.txt'), inputSize: 16, mean: [0, 0, 0], std: [1, 1, 1], layout: 'nchw',
-    device: 'cpu', host: '127.0.0.1', port: 0, maxFileSize: 1024 * 1024, maxFiles: 4, batching,
+    device: 'cpu', host: '127.0.0.1', port: 0, maxFileSize: 1024 * 1024, maxFiles: 4, batching, cacheSize: 0,
   }, () => {});
   try {
     await own.ready;
@@ -221,4 +222,52 @@ test('npm run demo: the whole pipeline runs offline and shows what the model saw
   assert.match(result.stdout, /batches the server formed \(size: count\): 1: \d+/);
   const kept = /stay in (\S+)/.exec(result.stdout)?.[1];
   if (kept !== undefined) await rm(kept, { recursive: true, force: true });
+});
+
+/** The value of a Prometheus sample, by its name and labels as they appear in the text. */
+function sample(text: string, series: string): number {
+  const line = text.split('\n').find((l) => l.startsWith(`${series} `));
+  return line === undefined ? 0 : Number(line.slice(series.length + 1));
+}
+
+test('metrics add up after real traffic, the same image twice runs the model once, and a token guards every route but health', async () => {
+  const guarded = await serve({ model: 'builtin:colors', device: 'cpu', host: '127.0.0.1', port: 0, maxFileSize: 1024 * 1024, maxFiles: 4, batching, cacheSize: 100, token: 's3cret' }, () => {});
+  const auth = { authorization: 'Bearer s3cret' };
+  const send = async (body: Buffer, headers: Record<string, string> = auth) => {
+    const answer = await request(`${guarded.url}/v1/predict`, { method: 'POST', body, headers: { 'content-type': 'image/png', ...headers } });
+    return { status: answer.statusCode, cache: answer.headers['x-cache'], json: await answer.body.json() as any };
+  };
+  try {
+    await guarded.ready;
+    const images = await Promise.all([COLORS.red, COLORS.green, COLORS.blue].map((rgb) => plain(rgb)));
+    assert.equal((await send(images[0]!, {})).status, 401);
+    assert.equal((await send(images[0]!, { authorization: 'Bearer wrong' })).status, 401);
+    const health = await request(`${guarded.url}/v2/health/ready`);
+    assert.equal(health.statusCode, 200);
+    await health.body.dump();
+
+    const first = await Promise.all(images.map((image) => send(image)));
+    assert.ok(first.every((answer) => answer.status === 200 && answer.cache === 'miss'));
+    const again = await send(images[0]!);
+    assert.equal(again.cache, 'hit');
+    assert.equal(again.json.results[0].cache, true);
+    assert.equal(again.json.results[0].top[0].label, 'red');
+
+    const scrape = await request(`${guarded.url}/metrics`, { headers: auth });
+    const text = await scrape.body.text();
+    assert.equal(scrape.statusCode, 200);
+    assert.equal(sample(text, 'imgpush_http_requests_total{route="/v1/predict",status="200"}'), 4);
+    assert.equal(sample(text, 'imgpush_http_requests_total{route="/v1/predict",status="401"}'), 2);
+    assert.equal(sample(text, 'imgpush_images_decoded_total'), 3, 'the repeated image was not decoded again');
+    assert.equal(sample(text, 'imgpush_batch_size_sum'), 3, 'nor run through the model again');
+    assert.equal(sample(text, 'imgpush_cache_lookups_total{result="hit"}'), 1);
+    assert.equal(sample(text, 'imgpush_upload_bytes_total'), images.reduce((sum, image) => sum + image.length, 0) + images[0]!.length);
+    assert.equal(sample(text, 'imgpush_model_info{name="builtin:colors",device="cpu"}'), 1);
+    assert.equal(sample(text, 'imgpush_decode_seconds_count'), 3);
+    const unauthorized = await request(`${guarded.url}/metrics`);
+    assert.equal(unauthorized.statusCode, 401);
+    await unauthorized.body.dump();
+  } finally {
+    await guarded.close();
+  }
 });
