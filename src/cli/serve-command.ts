@@ -1,4 +1,5 @@
 import { Command, InvalidArgumentError, Option } from 'commander';
+import { parseDuration } from './flags.js';
 
 interface ServeFlags {
   model: string;
@@ -19,6 +20,11 @@ interface ServeFlags {
   maxFiles: number;
   token?: string;
   cacheSize: number;
+  rateLimit?: number;
+  requestTimeout: number;
+  headerTimeout: number;
+  maxConnections?: number;
+  logLevel: 'fatal' | 'error' | 'warn' | 'info' | 'debug' | 'trace' | 'silent';
 }
 
 const SERVER_PACKAGES = 'onnxruntime-node sharp fastify @fastify/multipart';
@@ -28,6 +34,12 @@ const DEMO_MODULE = '../demo/demo.js';
 function positiveInteger(value: string): number {
   if (!/^\d+$/.test(value) || Number(value) < 1) throw new InvalidArgumentError('expected a whole number of 1 or more');
   return Number(value);
+}
+
+function perSecond(value: string): number {
+  const match = /^(\d+(?:\.\d+)?)(\/s)?$/.exec(value.trim());
+  if (match === null || Number(match[1]) <= 0) throw new InvalidArgumentError('expected requests a second, e.g. 50 or 50/s');
+  return Number(match[1]);
 }
 
 function wholeNumber(value: string): number {
@@ -60,7 +72,7 @@ function isMissingPackage(error: unknown): boolean {
 
 /** What the CLI uses of the server's modules. */
 interface ServeModule {
-  serve(options: ServeFlags & { batching: { maxBatch: number; delayMs: number; queueLimit: number; concurrency: number } }, log: (message: string) => void):
+  serve(options: ServeFlags & { requestTimeoutMs: number; headerTimeoutMs: number; batching: { maxBatch: number; delayMs: number; queueLimit: number; concurrency: number } }, log: (message: string) => void):
     Promise<{ url: string; ready: Promise<void>; close(): Promise<void> }>;
 }
 interface DemoModule {
@@ -92,9 +104,9 @@ async function runServe(flags: ServeFlags): Promise<number> {
   const log = (message: string): void => {
     process.stderr.write(`imgpush serve: ${message}\n`);
   };
-  const { maxBatch, batchDelayMs: delayMs, queueLimit, batchConcurrency: concurrency } = flags;
+  const { maxBatch, batchDelayMs: delayMs, queueLimit, batchConcurrency: concurrency, requestTimeout: requestTimeoutMs, headerTimeout: headerTimeoutMs } = flags;
   try {
-    const server = await serve({ ...flags, batching: { maxBatch, delayMs, queueLimit, concurrency } }, log);
+    const server = await serve({ ...flags, requestTimeoutMs, headerTimeoutMs, batching: { maxBatch, delayMs, queueLimit, concurrency } }, log);
     log(`listening at ${server.url}, loading ${flags.model}…`);
     // Listening from here on: a SIGTERM, even during loading, is a clean stop.
     const stopped = new Promise<void>((resolve) => {
@@ -143,6 +155,11 @@ export function addServerCommands(program: Command): void {
     .option('--max-files <n>', 'most images in one request (413 beyond)', positiveInteger, 64)
     .addOption(new Option('--token <token>', 'require Authorization: Bearer <token> on every route but the health ones').env('IMGPUSH_SERVER_TOKEN'))
     .option('--cache-size <n>', 'predictions kept by image sha256 (0: no cache)', wholeNumber, 10_000)
+    .option('--rate-limit <n/s>', 'requests a second per client address on /v1/predict (429 with Retry-After beyond)', perSecond)
+    .option('--request-timeout <duration>', 'the whole request must arrive within this', parseDuration, 120_000)
+    .option('--header-timeout <duration>', 'the headers must arrive within this (slowloris)', parseDuration, 10_000)
+    .option('--max-connections <n>', 'connections open at once', positiveInteger)
+    .addOption(new Option('--log-level <level>', 'JSON request logs on stdout, with request ids').choices(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'))
     .action(async (flags: ServeFlags) => {
       if (!['cpu', 'cuda', 'auto'].includes(flags.device)) throw new InvalidArgumentError(`--device must be cpu, cuda or auto (got ${flags.device})`);
       process.exitCode = await runServe(flags);

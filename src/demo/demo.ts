@@ -97,7 +97,7 @@ export async function runDemo(): Promise<number> {
     process.stdout.write(`${line}\n`);
   };
   const server = await serve({
-    model: 'builtin:colors', device: 'auto', host: '127.0.0.1', port: 0, maxFileSize: 25 * 1024 ** 2, maxFiles: 64, cacheSize: 10_000,
+    model: 'builtin:colors', device: 'auto', host: '127.0.0.1', port: 0, maxFileSize: 25 * 1024 ** 2, maxFiles: 64, cacheSize: 10_000, logLevel: 'silent',
     batching: { maxBatch: 16, delayMs: 2, queueLimit: 256, concurrency: 1 },
   }, (line) => say(`server: ${line}`));
   try {

@@ -1,4 +1,5 @@
 import { createHash, timingSafeEqual } from 'node:crypto';
+import { createServer } from 'node:http';
 import multipart from '@fastify/multipart';
 import Fastify, { type FastifyInstance, type FastifyReply, type FastifyRequest } from 'fastify';
 import { sniffImageType } from '../shared/image-type.js';
@@ -7,6 +8,7 @@ import { ServerError } from './errors.js';
 import type { ServerMetrics } from './metrics.js';
 import type { Model } from './model.js';
 import { prepareImage } from './preprocess.js';
+import { RateLimiter } from './rate-limit.js';
 import { ResultCache } from './result-cache.js';
 
 export interface AppOptions {
@@ -19,7 +21,19 @@ export interface AppOptions {
   readonly token?: string | undefined;
   /** Predictions kept by image sha256; 0 turns the cache off. */
   readonly cacheSize: number;
+  /** Requests per second per client address on the prediction routes (429 beyond); undefined: no limit. */
+  readonly rateLimit?: number | undefined;
+  /** The whole request must arrive within this (a slow body cannot hold a connection forever). */
+  readonly requestTimeoutMs?: number;
+  /** The headers must arrive within this (slowloris). */
+  readonly headerTimeoutMs?: number;
+  readonly maxConnections?: number | undefined;
+  /** pino's levels; 'silent' logs nothing. */
+  readonly logLevel?: 'fatal' | 'error' | 'warn' | 'info' | 'debug' | 'trace' | 'silent';
 }
+
+const DEFAULT_REQUEST_TIMEOUT_MS = 120_000;
+const DEFAULT_HEADER_TIMEOUT_MS = 10_000;
 
 /** What the routes read: set once the model is loaded and warmed up; `shuttingDown` once SIGTERM came. */
 export interface AppState {
@@ -135,7 +149,24 @@ function sendError(reply: FastifyReply, status: number, code: string, message: s
  * a model; errors are JSON `{error: {code, message}}` with their status.
  */
 export function buildApp(options: AppOptions, state: AppState): FastifyInstance {
-  const app = Fastify({ logger: false, bodyLimit: options.maxFileSize });
+  const requestTimeout = options.requestTimeoutMs ?? DEFAULT_REQUEST_TIMEOUT_MS;
+  const headersTimeout = Math.min(options.headerTimeoutMs ?? DEFAULT_HEADER_TIMEOUT_MS, requestTimeout);
+  const app = Fastify({
+    logger: options.logLevel === undefined || options.logLevel === 'silent' ? false : { level: options.logLevel },
+    bodyLimit: options.maxFileSize,
+    requestTimeout,
+    // Node checks these timeouts only every connectionsCheckingInterval (30 s by default): check often enough to mean them.
+    serverFactory: (handler) => createServer({ requestTimeout, headersTimeout, connectionsCheckingInterval: Math.min(1000, headersTimeout) }, handler),
+  });
+  if (options.maxConnections !== undefined) app.server.maxConnections = options.maxConnections;
+  const limiter = options.rateLimit === undefined ? undefined : new RateLimiter(options.rateLimit);
+  if (limiter !== undefined) {
+    app.addHook('onRequest', async (request) => {
+      if (!request.url.startsWith('/v1/predict')) return;
+      const wait = limiter.take(request.ip);
+      if (wait > 0) throw new ServerError(429, 'IMGPUSH_RATE_LIMITED', `more than ${options.rateLimit} requests a second from ${request.ip} (--rate-limit)`, Math.ceil(wait));
+    });
+  }
   const cache = new ResultCache(options.cacheSize);
   const { metrics } = state;
   const token = options.token === undefined ? undefined : Buffer.from(options.token);
