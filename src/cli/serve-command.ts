@@ -25,6 +25,9 @@ interface ServeFlags {
   headerTimeout: number;
   maxConnections?: number;
   logLevel: 'fatal' | 'error' | 'warn' | 'info' | 'debug' | 'trace' | 'silent';
+  jobTtl: number;
+  maxJobs: number;
+  allowCallbackHosts?: string[];
 }
 
 const SERVER_PACKAGES = 'onnxruntime-node sharp fastify @fastify/multipart';
@@ -72,7 +75,7 @@ function isMissingPackage(error: unknown): boolean {
 
 /** What the CLI uses of the server's modules. */
 interface ServeModule {
-  serve(options: ServeFlags & { requestTimeoutMs: number; headerTimeoutMs: number; batching: { maxBatch: number; delayMs: number; queueLimit: number; concurrency: number } }, log: (message: string) => void):
+  serve(options: ServeFlags & { requestTimeoutMs: number; headerTimeoutMs: number; jobTtlMs: number; batching: { maxBatch: number; delayMs: number; queueLimit: number; concurrency: number } }, log: (message: string) => void):
     Promise<{ url: string; ready: Promise<void>; close(): Promise<void> }>;
 }
 interface DemoModule {
@@ -104,9 +107,9 @@ async function runServe(flags: ServeFlags): Promise<number> {
   const log = (message: string): void => {
     process.stderr.write(`imgpush serve: ${message}\n`);
   };
-  const { maxBatch, batchDelayMs: delayMs, queueLimit, batchConcurrency: concurrency, requestTimeout: requestTimeoutMs, headerTimeout: headerTimeoutMs } = flags;
+  const { maxBatch, batchDelayMs: delayMs, queueLimit, batchConcurrency: concurrency, requestTimeout: requestTimeoutMs, headerTimeout: headerTimeoutMs, jobTtl: jobTtlMs } = flags;
   try {
-    const server = await serve({ ...flags, requestTimeoutMs, headerTimeoutMs, batching: { maxBatch, delayMs, queueLimit, concurrency } }, log);
+    const server = await serve({ ...flags, requestTimeoutMs, headerTimeoutMs, jobTtlMs, batching: { maxBatch, delayMs, queueLimit, concurrency } }, log);
     log(`listening at ${server.url}, loading ${flags.model}…`);
     // Listening from here on: a SIGTERM, even during loading, is a clean stop.
     const stopped = new Promise<void>((resolve) => {
@@ -159,6 +162,9 @@ export function addServerCommands(program: Command): void {
     .option('--request-timeout <duration>', 'the whole request must arrive within this', parseDuration, 120_000)
     .option('--header-timeout <duration>', 'the headers must arrive within this (slowloris)', parseDuration, 10_000)
     .option('--max-connections <n>', 'connections open at once', positiveInteger)
+    .option('--job-ttl <duration>', 'how long a finished job\'s result is kept', parseDuration, 60 * 60_000)
+    .option('--max-jobs <n>', 'jobs kept at once (the oldest finished go first)', positiveInteger, 10_000)
+    .option('--allow-callback-hosts <hosts>', 'hosts a job\'s callback_url may name besides loopback, comma-separated', (value: string) => value.split(',').map((host) => host.trim()).filter((host) => host !== ''))
     .addOption(new Option('--log-level <level>', 'JSON request logs on stdout, with request ids').choices(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'))
     .action(async (flags: ServeFlags) => {
       if (!['cpu', 'cuda', 'auto'].includes(flags.device)) throw new InvalidArgumentError(`--device must be cpu, cuda or auto (got ${flags.device})`);

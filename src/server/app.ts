@@ -1,5 +1,7 @@
 import { createHash, timingSafeEqual } from 'node:crypto';
 import { createServer } from 'node:http';
+import { setTimeout as delay } from 'node:timers/promises';
+import { request } from 'undici';
 import multipart from '@fastify/multipart';
 import Fastify, { type FastifyInstance, type FastifyReply, type FastifyRequest } from 'fastify';
 import { sniffImageType } from '../shared/image-type.js';
@@ -10,6 +12,7 @@ import type { Model } from './model.js';
 import { prepareImage } from './preprocess.js';
 import { RateLimiter } from './rate-limit.js';
 import { ResultCache } from './result-cache.js';
+import { JobStore, type Job } from './jobs.js';
 
 export interface AppOptions {
   /** Largest image, in bytes (413 beyond). */
@@ -30,9 +33,17 @@ export interface AppOptions {
   readonly maxConnections?: number | undefined;
   /** pino's levels; 'silent' logs nothing. */
   readonly logLevel?: 'fatal' | 'error' | 'warn' | 'info' | 'debug' | 'trace' | 'silent';
+  /** How long a finished job's result is kept; default 1 h. */
+  readonly jobTtlMs?: number;
+  /** Most jobs kept at once; default 10,000. */
+  readonly maxJobs?: number;
+  /** Hosts a job's callback_url may name besides loopback ones. */
+  readonly allowCallbackHosts?: readonly string[];
 }
 
 const DEFAULT_REQUEST_TIMEOUT_MS = 120_000;
+const DEFAULT_JOB_TTL_MS = 60 * 60_000;
+const DEFAULT_MAX_JOBS = 10_000;
 const DEFAULT_HEADER_TIMEOUT_MS = 10_000;
 
 /** What the routes read: set once the model is loaded and warmed up; `shuttingDown` once SIGTERM came. */
@@ -121,8 +132,8 @@ function bearerMatches(header: string | undefined, token: Buffer): boolean {
   return given.length === token.length && timingSafeEqual(given, token);
 }
 
-/** The images of a request: every file part of a multipart body (any field name), or a raw image body. */
-async function* uploadsOf(request: FastifyRequest): AsyncGenerator<Upload> {
+/** The images of a request: every file part of a multipart body (any field name), or a raw image body. Form fields go to `fields`. */
+async function* uploadsOf(request: FastifyRequest, fields: Record<string, string> = {}): AsyncGenerator<Upload> {
   if (!request.isMultipart()) {
     if (!Buffer.isBuffer(request.body)) throw new ServerError(400, 'IMGPUSH_NO_IMAGE', 'send the image as multipart/form-data or as a raw body with an image content type');
     yield { name: String(request.headers['x-filename'] ?? 'image'), bytes: request.body };
@@ -131,6 +142,7 @@ async function* uploadsOf(request: FastifyRequest): AsyncGenerator<Upload> {
   try {
     for await (const part of request.parts()) {
       if (part.type === 'file') yield { name: part.filename || part.fieldname, bytes: await part.toBuffer() };
+      else if (typeof part.value === 'string') fields[part.fieldname] = part.value;
     }
   } catch (error) {
     // Limits come with their status (413); anything else the parser chokes on is a body that is not valid multipart.
@@ -138,6 +150,52 @@ async function* uploadsOf(request: FastifyRequest): AsyncGenerator<Upload> {
     throw new ServerError(400, 'IMGPUSH_BAD_MULTIPART', `the multipart body does not parse: ${(error as Error).message}`);
   }
 }
+
+/** Every image of a request and its form fields (a job's callback_url), read whole before the job is queued. */
+async function readRequest(request: FastifyRequest): Promise<{ uploads: Upload[]; fields: Record<string, string> }> {
+  const fields: Record<string, string> = {};
+  for (const [name, value] of Object.entries(request.query as Record<string, unknown>)) if (typeof value === 'string') fields[name] = value;
+  const uploads: Upload[] = [];
+  for await (const upload of uploadsOf(request, fields)) uploads.push(upload);
+  if (uploads.length === 0) throw new ServerError(400, 'IMGPUSH_NO_IMAGE', 'the request holds no file');
+  return { uploads, fields };
+}
+
+const LOOPBACK = /^(localhost|127(\.\d{1,3}){3}|\[::1\])$/i;
+
+/** A job's callback_url, checked at submission: http(s), and a loopback host unless --allow-callback-hosts names it. */
+function callbackUrl(text: string | undefined, allowed: readonly string[]): URL | undefined {
+  if (text === undefined || text === '') return undefined;
+  let url: URL;
+  try {
+    url = new URL(text);
+  } catch {
+    throw new ServerError(400, 'IMGPUSH_BAD_CALLBACK', `callback_url ${JSON.stringify(text)} is not a URL`);
+  }
+  if (url.protocol !== 'http:' && url.protocol !== 'https:') throw new ServerError(400, 'IMGPUSH_BAD_CALLBACK', 'callback_url must be http or https');
+  if (!LOOPBACK.test(url.hostname) && !allowed.includes(url.hostname)) {
+    throw new ServerError(400, 'IMGPUSH_CALLBACK_REFUSED', `callback_url host ${url.hostname} is not loopback and not in --allow-callback-hosts`);
+  }
+  return url;
+}
+
+/** POSTs a finished job to its callback, three tries with a growing wait; a callback that never answers is logged, not retried forever. */
+async function deliverCallback(url: URL, job: Job, log: (message: string) => void): Promise<void> {
+  const body = JSON.stringify(job);
+  for (let attempt = 1; attempt <= CALLBACK_ATTEMPTS; attempt++) {
+    try {
+      const answer = await request(url, { method: 'POST', body, headers: { 'content-type': 'application/json' }, headersTimeout: 10_000, bodyTimeout: 10_000 });
+      await answer.body.dump();
+      if (answer.statusCode < 300) return;
+    } catch {
+      // A refused or broken connection is retried like a 5xx.
+    }
+    if (attempt < CALLBACK_ATTEMPTS) await delay(500 * 2 ** (attempt - 1));
+  }
+  log(`callback for job ${job.id} to ${url.host} failed ${CALLBACK_ATTEMPTS} times; its result stays at /v1/jobs/${job.id}`);
+}
+
+const CALLBACK_ATTEMPTS = 3;
 
 function sendError(reply: FastifyReply, status: number, code: string, message: string, retryAfterSeconds?: number): void {
   if (retryAfterSeconds !== undefined) void reply.header('retry-after', String(retryAfterSeconds));
@@ -162,7 +220,7 @@ export function buildApp(options: AppOptions, state: AppState): FastifyInstance 
   const limiter = options.rateLimit === undefined ? undefined : new RateLimiter(options.rateLimit);
   if (limiter !== undefined) {
     app.addHook('onRequest', async (request) => {
-      if (!request.url.startsWith('/v1/predict')) return;
+      if (request.method !== 'POST' || !request.url.startsWith('/v1/')) return;
       const wait = limiter.take(request.ip);
       if (wait > 0) throw new ServerError(429, 'IMGPUSH_RATE_LIMITED', `more than ${options.rateLimit} requests a second from ${request.ip} (--rate-limit)`, Math.ceil(wait));
     });
@@ -206,6 +264,37 @@ export function buildApp(options: AppOptions, state: AppState): FastifyInstance 
     const results = settled.map((outcome) => (outcome as PromiseFulfilledResult<Prediction>).value);
     void reply.header('x-cache', results.every((result) => result.cache) ? 'hit' : 'miss');
     return reply.send({ model: state.model.name, results });
+  });
+
+  const jobs = new JobStore(options.jobTtlMs ?? DEFAULT_JOB_TTL_MS, options.maxJobs ?? DEFAULT_MAX_JOBS);
+  app.post('/v1/jobs', async (request, reply) => {
+    if (!isReady(state)) throw new ServerError(503, 'IMGPUSH_NOT_READY', state.shuttingDown ? 'the server is shutting down' : 'the model is still loading', 1);
+    const k = topK(request.query);
+    const { uploads, fields } = await readRequest(request);
+    const callback = callbackUrl(fields.callback_url, options.allowCallbackHosts ?? []);
+    const job = jobs.create();
+    // Not awaited: the client has its answer (202) while the job runs.
+    void (async () => {
+      job.status = 'running';
+      const settled = await Promise.allSettled(uploads.map((upload) => predict(upload, state, cache, k)));
+      const failed = settled.find((outcome): outcome is PromiseRejectedResult => outcome.status === 'rejected');
+      if (failed === undefined) {
+        jobs.finish(job, { result: { model: state.model.name, results: settled.map((outcome) => (outcome as PromiseFulfilledResult<Prediction>).value) } });
+      } else {
+        const { code, message } = failed.reason as { code?: string; message: string };
+        jobs.finish(job, { error: { code: code ?? 'IMGPUSH_SERVER_ERROR', message } });
+      }
+      if (callback !== undefined) await deliverCallback(callback, job, (line) => request.log.warn(line));
+    })();
+    void reply.code(202).header('location', `/v1/jobs/${job.id}`);
+    return { id: job.id, status: job.status };
+  });
+
+  app.get('/v1/jobs/:id', async (request) => {
+    const { id } = request.params as { id: string };
+    const job = jobs.get(id);
+    if (job === undefined) throw new ServerError(404, 'IMGPUSH_NO_SUCH_JOB', `job ${id} does not exist: it never did, or its result was kept for --job-ttl and is gone`);
+    return job;
   });
 
   app.get('/metrics', async (_request, reply) => {
