@@ -25,6 +25,7 @@ export interface RunFlags {
   maxFailures?: number;
   maxOutage?: number;
   dryRun?: boolean;
+  async?: boolean;
   json?: boolean;
   quiet?: boolean;
   verbose?: boolean;
@@ -91,6 +92,7 @@ export function addRunFlags(command: Command): Command {
     .option('--max-failures <n>', 'stop the run once this many files have failed', wholeNumber)
     .option('--max-outage <duration>', 'how long the server may stay unreachable (uploads paused, probing) before the run gives up (default: 5m)', parseDuration)
     .option('--dry-run', 'list what would be sent, and send nothing')
+    .option('--async', '--url is a jobs endpoint (202 + Location): poll each file\'s job and log its result')
     .option('--json', 'print the summary as one JSON object on stdout')
     .option('-q, --quiet', 'print nothing but errors')
     .option('--verbose', 'show stack traces of unexpected errors');
@@ -120,6 +122,7 @@ export function toPushOptions(flags: RunFlags): Omit<PushOptions, 'url'> & { url
     skipDone: flags.skipDone,
     maxFailures: flags.maxFailures,
     maxOutageMs: flags.maxOutage,
+    async: flags.async,
     dryRun: flags.dryRun,
   };
   for (const key of Object.keys(options)) if (options[key] === undefined) delete options[key];

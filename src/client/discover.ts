@@ -15,6 +15,8 @@ export interface DiscoveredFile {
   readonly size: number;
   /** Modification time when found: with the size, what `--skip-done` compares. */
   readonly mtimeMs: number;
+  /** A job an earlier run left pending for this file (from a failure log): its result is fetched, not the file sent again. */
+  readonly job?: string;
 }
 
 /** Something named or found that cannot be sent (a missing file, an unreadable folder). */
@@ -40,6 +42,7 @@ export type Discovered = DiscoveredFile | DiscoveryFailure | SkippedFile;
 export interface ListedFile {
   readonly path: string;
   readonly rel?: string;
+  readonly job?: string | undefined;
 }
 
 export interface DiscoveryOptions {
@@ -175,8 +178,8 @@ export class Discovery {
     if (listed === undefined) return;
     this.#listOpen = true;
     for await (const item of listed) {
-      const { path, rel } = typeof item === 'string' ? { path: item, rel: undefined } : item;
-      yield* this.#path(path, rel ?? listedRel(resolve(path)), 'listed');
+      const { path, rel, job } = typeof item === 'string' ? { path: item, rel: undefined, job: undefined } : item;
+      yield* this.#path(path, rel ?? listedRel(resolve(path)), 'listed', job);
     }
     this.#listOpen = false;
   }
@@ -202,11 +205,11 @@ export class Discovery {
    * given by a list, or for a name on the command line '' (a folder is the
    * root of its files) and the file's own name for a file.
    */
-  async* #path(text: string, rel: string | undefined, how: 'named' | 'listed'): AsyncGenerator<Discovered[]> {
+  async* #path(text: string, rel: string | undefined, how: 'named' | 'listed', job?: string): AsyncGenerator<Discovered[]> {
     const abs = resolve(text);
     const stats = await this.#statOrError(abs);
     if (!(stats instanceof ImgpushError)) {
-      yield* this.#named(abs, rel, stats, how);
+      yield* this.#named(abs, rel, stats, how, job);
     } else if (await isGlob(text)) {
       yield* this.#glob(text);
     } else {
@@ -214,7 +217,7 @@ export class Discovery {
     }
   }
 
-  async* #named(abs: string, rel: string | undefined, stats: Stats, how: 'named' | 'listed'): AsyncGenerator<Discovered[]> {
+  async* #named(abs: string, rel: string | undefined, stats: Stats, how: 'named' | 'listed', job?: string): AsyncGenerator<Discovered[]> {
     if (stats.isDirectory()) {
       yield* this.#walkFolder({ abs, rel: rel ?? '' }, stats, this.#folders, undefined);
       return;
@@ -226,7 +229,7 @@ export class Discovery {
     } else if (this.#excluded(toPosix(fileRel))) {
       yield [{ kind: 'skipped', path: abs, rel: fileRel, code: 'IMGPUSH_EXCLUDED', reason: `${how} but matches --exclude` }];
     } else if (this.#files.add(stats, abs)) {
-      yield [{ kind: 'file', path: abs, rel: fileRel, size: stats.size, mtimeMs: stats.mtimeMs }];
+      yield [{ kind: 'file', path: abs, rel: fileRel, size: stats.size, mtimeMs: stats.mtimeMs, ...(job === undefined ? {} : { job }) }];
     }
   }
 

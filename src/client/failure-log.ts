@@ -29,6 +29,8 @@ export interface FailureRecord {
   readonly message: string;
   readonly attempts: number;
   readonly time: string;
+  /** A job still pending on the server (with --async): `imgpush retry` fetches its result instead of sending the file again. */
+  readonly job?: string;
 }
 
 /**
@@ -129,6 +131,6 @@ async function* entries(lines: AsyncIterator<string>, onBadLine: (line: number) 
       onBadLine(number);
       continue;
     }
-    yield { path: record.path, rel: record.rel };
+    yield { path: record.path, rel: record.rel, job: typeof record.job === 'string' ? record.job : undefined };
   }
 }

@@ -61,6 +61,8 @@ export interface PushOptions {
   readonly dryRun?: boolean;
   /** How long the server may stay unreachable (uploads paused, probing) before the run gives up; default 5 min. */
   readonly maxOutageMs?: number;
+  /** `--url` is a jobs endpoint: each file's 202 + Location is polled until its job is done. */
+  readonly async?: boolean;
 }
 
 /** The settings a run and its failure log's record have in common, as they are. */
@@ -76,6 +78,7 @@ interface CommonSettings {
   readonly retryMinDelayMs: number;
   readonly retryMaxDelayMs: number;
   readonly maxOutageMs: number;
+  readonly async: boolean;
   readonly exclude: readonly string[];
   readonly hidden: boolean;
 }
@@ -213,6 +216,7 @@ export function resolveOptions(options: PushOptions): ResolvedOptions {
   const common: CommonSettings = {
     method, body, field, form, concurrency, timeoutMs, connectTimeoutMs, retries, retryMinDelayMs, retryMaxDelayMs,
     maxOutageMs: duration('--max-outage', options.maxOutageMs ?? DEFAULTS.maxOutageMs, 0),
+    async: options.async ?? false,
     exclude: options.exclude ?? [],
     hidden: options.hidden ?? false,
   };

@@ -15,7 +15,7 @@ import { MultipartFraming } from './multipart.js';
 import { resolveOptions, type PushOptions, type ResolvedOptions } from './options.js';
 import { OutageGate } from './outage-gate.js';
 import { isOutage, isRetryable, retryDelayMs } from './retry-policy.js';
-import { Transport, type Delivery } from './transport.js';
+import { Transport, type Delivery, type JobState } from './transport.js';
 
 /** Live counters of a run. The same object is passed to every onProgress call: read it, do not keep it. */
 export interface Progress {
@@ -54,6 +54,8 @@ export interface FileResult {
   /** The server's answer, parsed JSON, else text cut at 4 KB: kept for failures, and for every file when there is a results log. */
   readonly response?: unknown;
   readonly error?: { readonly code: string; readonly message: string };
+  /** With --async: the job on the server, when it was still pending as the file ended (a stop); retry fetches its result. */
+  readonly job?: string;
   /** Set when the file was not sent on purpose: a stable code and the reason in words. */
   readonly skipped?: { readonly code: string; readonly reason: string };
 }
@@ -130,6 +132,9 @@ const NO_CALLBACK = (): void => {};
 /** Outage failures in a row (no answer, 502, 503, 504) after which the run backs off as one. */
 const OUTAGE_THRESHOLD = 5;
 const FIRST_PROBE_DELAY_MS = 1_000;
+/** A job's first poll comes this soon; each next one twice as late, up to MAX_POLL_MS. */
+const FIRST_POLL_MS = 50;
+const MAX_POLL_MS = 5_000;
 /** A dry run lists this many of the files it would send. */
 const DRY_RUN_SAMPLE = 10;
 const STOPPED = 'the run was stopped';
@@ -355,25 +360,68 @@ class PushRun {
         if (answered) this.#latency.record(ms);
       }
     };
+    // The job whose result is awaited (--async), for the failure log if the run stops first.
+    let job = file.job;
     try {
-      let delivery: Delivery;
-      try {
-        delivery = await attempt();
-      } catch (error) {
-        // Most files succeed at once: p-retry is set up only for those that did not.
-        const consumed = this.#consumesRetry(error);
-        if (!(await this.#waitBeforeRetry(error, 1))) throw error;
-        delivery = await pRetry(attempt, consumed ? this.#retryOptions : this.#retryOptionsAfterOutage);
+      // A job an earlier run left pending is fetched; only a job the server no longer knows means sending the file again.
+      let delivery = job === undefined ? undefined : await this.#awaitJob(job, file.size);
+      if (delivery === undefined) {
+        try {
+          delivery = await attempt();
+        } catch (error) {
+          // Most files succeed at once: p-retry is set up only for those that did not.
+          const consumed = this.#consumesRetry(error);
+          if (!(await this.#waitBeforeRetry(error, 1))) throw error;
+          delivery = await pRetry(attempt, consumed ? this.#retryOptions : this.#retryOptionsAfterOutage);
+        }
+        if (this.#options.async) {
+          job = delivery.job;
+          if (job === undefined) throw new ImgpushError('IMGPUSH_NOT_A_JOB', `--async: the server answered ${delivery.status} without a Location header; is --url a jobs endpoint (such as /v1/jobs)?`);
+          delivery = await this.#awaitJob(job, file.size);
+          if (delivery === undefined) throw new ImgpushError('IMGPUSH_JOB_GONE', `the server no longer knows job ${job} (expired?)`);
+        }
       }
       this.#finish({
         path: file.path, rel: file.rel, size: file.size, mtimeMs: file.mtimeMs, url, ok: true, status: delivery.status, bytes: delivery.bytes, ms: roundMs(ms), attempts, response: delivery.response,
       });
     } catch (error) {
-      this.#finish(failedResult(file, url, error, attempts, ms));
+      const failed = failedResult(file, url, error, attempts, ms);
+      this.#finish(job === undefined || error instanceof ImgpushError && error.code === 'IMGPUSH_JOB_FAILED' ? failed : { ...failed, job });
     } finally {
       this.#progress.inFlight--;
     }
   };
+
+  /**
+   * Polls a job until it ends, with a doubling wait (or the server's
+   * Retry-After); undefined when the server no longer knows it. A stop
+   * leaves it pending: the caller records where it is.
+   */
+  async #awaitJob(job: string, bytes: number): Promise<Delivery | undefined> {
+    let wait = FIRST_POLL_MS;
+    let failures = 0;
+    for (;;) {
+      if (this.#inFlight.signal.aborted) {
+        throw new ImgpushError('IMGPUSH_INTERRUPTED', `${this.#stopReason} while its job was pending on the server: imgpush retry fetches the result`);
+      }
+      let state: JobState;
+      try {
+        state = await this.#transport.poll(job);
+        failures = 0;
+      } catch (error) {
+        if (!isRetryable(error) || ++failures > this.#options.retries) throw error;
+        await sleep(retryDelayMs(error, failures, { minDelayMs: this.#options.retryMinDelayMs, maxDelayMs: this.#options.retryMaxDelayMs }), this.#inFlight.signal);
+        continue;
+      }
+      if (state.status === 'gone') return undefined;
+      if (state.status === 'done') return { status: 200, response: state.result, bytes, job };
+      if (state.status === 'failed') {
+        throw new ImgpushError('IMGPUSH_JOB_FAILED', `the job failed on the server: ${state.error?.code ?? 'error'}: ${state.error?.message ?? 'no reason given'}`);
+      }
+      await sleep(state.retryAfterMs ?? wait, this.#inFlight.signal);
+      wait = Math.min(wait * 2, MAX_POLL_MS);
+    }
+  }
 
   /**
    * Before retry number `retry` of a file: only retryable errors, never once
@@ -421,6 +469,7 @@ class PushRun {
         message: result.error?.message ?? '',
         attempts: result.attempts,
         time: new Date().toISOString(),
+        ...(result.job === undefined ? {} : { job: result.job }),
       });
     }
     this.#results?.write(result);

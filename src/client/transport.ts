@@ -34,6 +34,16 @@ export interface Delivery {
   readonly response: unknown;
   /** The file's bytes sent in the request that succeeded. */
   readonly bytes: number;
+  /** Where the server said the file's job is (a 202 with Location), as a path on the same origin. */
+  readonly job?: string;
+}
+
+/** What a job's URL answered: its state, or that it is gone. */
+export interface JobState {
+  readonly status: 'queued' | 'running' | 'done' | 'failed' | 'gone';
+  readonly result?: unknown;
+  readonly error?: { readonly code?: string; readonly message?: string };
+  readonly retryAfterMs?: number | undefined;
 }
 
 /**
@@ -94,9 +104,35 @@ export class Transport {
     } catch (error) {
       throw this.#failure(error);
     }
-    if (ok) return { status: answer.statusCode, response, bytes: body.fileBytes };
+    if (ok) {
+      const location = answer.statusCode === 202 ? answer.headers.location : undefined;
+      const job = typeof location === 'string' ? new URL(location, settings.url.origin).pathname : undefined;
+      return { status: answer.statusCode, response, bytes: body.fileBytes, ...(job === undefined ? {} : { job }) };
+    }
     const retryAfter = parseRetryAfter(answer.headers['retry-after']);
     throw new HttpStatusError(answer.statusCode, serverMessage(response), response, retryAfter);
+  }
+
+  /** Asks a job's URL how the job stands. A 404 means the job is gone (expired, or never known). */
+  async poll(job: string): Promise<JobState> {
+    let answer: Dispatcher.ResponseData;
+    try {
+      answer = await this.#pool.request({ path: job, method: 'GET', headers: this.#settings.headers });
+    } catch (error) {
+      throw this.#failure(error);
+    }
+    let body: unknown;
+    try {
+      body = await readAnswer(answer);
+    } catch (error) {
+      throw this.#failure(error);
+    }
+    if (answer.statusCode === 404) return { status: 'gone' };
+    const retryAfterMs = parseRetryAfter(answer.headers['retry-after']);
+    if (answer.statusCode >= 300) throw new HttpStatusError(answer.statusCode, serverMessage(body), body, retryAfterMs);
+    const state = body as Partial<JobState>;
+    const status = state.status === 'done' || state.status === 'failed' ? state.status : 'running';
+    return { status, result: state.result, error: state.error, retryAfterMs };
   }
 
   /**

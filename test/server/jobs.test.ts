@@ -2,7 +2,10 @@ import assert from 'node:assert/strict';
 import { after, before, test } from 'node:test';
 import sharp from 'sharp';
 import { request } from 'undici';
+import { push, retry } from '../../src/client/index.js';
+import type { FailureRecord } from '../../src/client/failure-log.js';
 import { serve, type RunningServer } from '../../src/server/serve.js';
+import { makeTree, readJsonl } from '../helpers/files.js';
 import { startServer } from '../helpers/server.js';
 
 let server: RunningServer;
@@ -72,5 +75,65 @@ test('callback_url gets the finished job POSTed; a non-loopback callback is refu
     assert.equal(refused.json.error.code, 'IMGPUSH_CALLBACK_REFUSED');
   } finally {
     await hook.close();
+  }
+});
+
+test('imgpush --async submits jobs, polls them, and writes each job\'s result to the results log', { timeout: 30_000 }, async () => {
+  const files: Record<string, Buffer> = {};
+  for (let i = 0; i < 12; i++) files[`img-${i}.png`] = await sharp({ create: { width: 8, height: 8, channels: 3, background: i % 2 === 0 ? { r: 255, g: 0, b: 0 } : { r: 0, g: 0, b: 255 } } }).png().toBuffer();
+  const tree = await makeTree(files);
+  try {
+    const out = tree.path('results.jsonl');
+    const summary = await push({ inputs: [tree.root], url: `${server.url}/v1/jobs`, async: true, concurrency: 4, out, failures: tree.path('f.jsonl') });
+    assert.equal(summary.ok, 12);
+    for (const line of await readJsonl<{ rel: string; status: number; response: { results: Array<{ top: Array<{ label: string }> }> } }>(out)) {
+      const n = Number(/img-(\d+)/.exec(line.rel)?.[1]);
+      assert.equal(line.response.results[0]?.top[0]?.label, n % 2 === 0 ? 'red' : 'blue', line.rel);
+    }
+    const wrong = await push({ inputs: [tree.path('img-0.png')], url: `${server.url}/v1/predict`, async: true, failures: tree.path('f2.jsonl') });
+    assert.equal(wrong.failed, 1, 'a URL that is no jobs endpoint is a clear failure');
+    const [, failure] = await readJsonl<{ code: string }>(tree.path('f2.jsonl'));
+    assert.equal(failure?.code, 'IMGPUSH_NOT_A_JOB');
+  } finally {
+    await tree.remove();
+  }
+});
+
+test('jobs still pending at a stop go to the failure log with their place, and retry fetches their results without sending the files again', { timeout: 30_000 }, async () => {
+  let released = false;
+  const jobs = new Map<string, string>();
+  const stop = new AbortController();
+  const server = await startServer((req) => {
+    if (req.method === 'POST') {
+      const id = `job-${jobs.size}`;
+      jobs.set(id, /filename="([^"]+)"/.exec(req.body.toString('latin1'))?.[1] ?? '');
+      // Every file has its job: now stop the run while they are pending.
+      if (jobs.size === 6) setImmediate(() => stop.abort());
+      return { status: 202, body: { id, status: 'queued' }, headers: { location: `/jobs/${id}` } };
+    }
+    const id = req.url.split('/').pop() ?? '';
+    if (!jobs.has(id)) return { status: 404, body: { error: { code: 'IMGPUSH_NO_SUCH_JOB', message: 'gone' } } };
+    return { status: 200, body: released ? { id, status: 'done', result: { name: jobs.get(id) } } : { id, status: 'running' } };
+  });
+  const tree = await makeTree(Object.fromEntries(Array.from({ length: 6 }, (_, i) => [`f${i}.jpg`, 32])));
+  try {
+    const failures = tree.path('failures.jsonl');
+    const first = await push({ inputs: [tree.root], url: `${server.url}/jobs`, async: true, concurrency: 6, failures, graceMs: 50 }, { signal: stop.signal });
+    assert.equal(first.ok, 0);
+    const [, ...pending] = await readJsonl<FailureRecord>(failures);
+    assert.equal(pending.length, 6);
+    assert.ok(pending.every((f) => typeof f.job === 'string' && f.job.startsWith('/jobs/')), JSON.stringify(pending[0]));
+
+    released = true;
+    const posts = server.received.filter((r) => r.method === 'POST').length;
+    const out = tree.path('results.jsonl');
+    const again = await retry(failures, { out });
+    assert.equal(again.ok, 6);
+    assert.equal(server.received.filter((r) => r.method === 'POST').length, posts, 'no file was sent again');
+    const names = (await readJsonl<{ response: { name: string } }>(out)).map((line) => line.response.name).sort();
+    assert.deepEqual(names, ['f0.jpg', 'f1.jpg', 'f2.jpg', 'f3.jpg', 'f4.jpg', 'f5.jpg']);
+  } finally {
+    await server.close();
+    await tree.remove();
   }
 });
