@@ -14,8 +14,8 @@ export interface CliResult {
 export interface CliRun {
   readonly child: ChildProcess;
   readonly done: Promise<CliResult>;
-  /** Resolves once stderr or stdout has printed text matching `pattern`. */
-  waitFor(pattern: RegExp): Promise<void>;
+  /** Resolves, with the match, once stderr or stdout has printed text matching `pattern`. */
+  waitFor(pattern: RegExp): Promise<RegExpExecArray>;
 }
 
 /** Starts `bin/imgpush` with these arguments; stdin gets `input` (then closes) unless it is undefined. */
@@ -27,12 +27,13 @@ export function startCli(args: string[], options: { cwd?: string; input?: string
   });
   let stdout = '';
   let stderr = '';
-  const watchers: Array<{ pattern: RegExp; resolve: () => void }> = [];
+  const watchers: Array<{ pattern: RegExp; resolve: (match: RegExpExecArray) => void }> = [];
   const check = (): void => {
     for (const watcher of [...watchers]) {
-      if (watcher.pattern.test(stdout) || watcher.pattern.test(stderr)) {
+      const match = watcher.pattern.exec(stdout) ?? watcher.pattern.exec(stderr);
+      if (match !== null) {
         watchers.splice(watchers.indexOf(watcher), 1);
-        watcher.resolve();
+        watcher.resolve(match);
       }
     }
   };
@@ -51,7 +52,7 @@ export function startCli(args: string[], options: { cwd?: string; input?: string
   return {
     child,
     done,
-    waitFor: (pattern) => new Promise<void>((resolve) => {
+    waitFor: (pattern) => new Promise<RegExpExecArray>((resolve) => {
       watchers.push({ pattern, resolve });
       check();
     }),

@@ -5,6 +5,7 @@ import { after, before, test } from 'node:test';
 import sharp from 'sharp';
 import { request } from 'undici';
 import { serve, type RunningServer } from '../../src/server/serve.js';
+import { startCli } from '../helpers/cli.js';
 
 let server: RunningServer;
 let red: Buffer;
@@ -93,4 +94,22 @@ test('--rate-limit answers 429 with Retry-After past N requests a second from on
   } finally {
     await limited.close();
   }
+});
+
+test('with --token, a wrong token is 401 and appears in no log line; each log line is JSON with a request id', { timeout: 20_000 }, async () => {
+  const cli = startCli(['serve', '--port', '0', '--token', 'right-token', '--log-level', 'info']);
+  try {
+    const [, url] = await cli.waitFor(/ready: builtin:colors on \w+ at (http:\/\/\S+)/);
+    const answer = await request(`${url}/v1/predict`, { method: 'POST', body: red, headers: { 'content-type': 'image/png', authorization: 'Bearer wrong-token-value' } });
+    assert.equal(answer.statusCode, 401);
+    await answer.body.dump();
+    await cli.waitFor(/"statusCode":401/);
+  } finally {
+    cli.child.kill('SIGTERM');
+  }
+  const { stdout, code } = await cli.done;
+  assert.equal(code, 0);
+  const lines = stdout.split('\n').filter((line) => line !== '').map((line) => JSON.parse(line) as { reqId?: string });
+  assert.ok(lines.some((line) => typeof line.reqId === 'string'), 'request logs carry a request id');
+  assert.doesNotMatch(stdout, /wrong-token-value|right-token/);
 });
