@@ -26,6 +26,9 @@ export interface RunFlags {
   maxOutage?: number;
   dryRun?: boolean;
   async?: boolean;
+  rate?: number;
+  maxFailureRate?: number;
+  failIfP95?: number;
   json?: boolean;
   quiet?: boolean;
   verbose?: boolean;
@@ -57,6 +60,18 @@ function collectPair(separator: string, example: string) {
     if (at <= 0) throw new InvalidArgumentError(`expected ${example}`);
     return [...previous, [value.slice(0, at).trim(), value.slice(at + 1).trim()]];
   };
+}
+
+function positiveNumber(value: string): number {
+  const number = Number(value);
+  if (value.trim() === '' || !Number.isFinite(number) || number <= 0) throw new InvalidArgumentError('expected a number above 0');
+  return number;
+}
+
+function share(value: string): number {
+  const match = /^(\d+(?:\.\d+)?)(%)?$/.exec(value.trim());
+  if (match === null) throw new InvalidArgumentError('expected a fraction such as 0.01, or a percentage such as 1%');
+  return match[2] === '%' ? Number(match[1]) / 100 : Number(match[1]);
 }
 
 function collect(value: string, previous: string[] = []): string[] {
@@ -92,6 +107,9 @@ export function addRunFlags(command: Command): Command {
     .option('--max-failures <n>', 'stop the run once this many files have failed', wholeNumber)
     .option('--max-outage <duration>', 'how long the server may stay unreachable (uploads paused, probing) before the run gives up (default: 5m)', parseDuration)
     .option('--dry-run', 'list what would be sent, and send nothing')
+    .option('--rate <files/s>', 'files a second at most, on average (bursts up to --concurrency)', positiveNumber)
+    .option('--max-failure-rate <rate>', 'exit 1 when more than this share of the files failed: 0.01 or 1%', share)
+    .option('--fail-if-p95 <ms>', 'exit 1 when the upload latency p95 is over this many ms', positiveNumber)
     .option('--async', '--url is a jobs endpoint (202 + Location): poll each file\'s job and log its result')
     .option('--json', 'print the summary as one JSON object on stdout')
     .option('-q, --quiet', 'print nothing but errors')
@@ -123,6 +141,9 @@ export function toPushOptions(flags: RunFlags): Omit<PushOptions, 'url'> & { url
     maxFailures: flags.maxFailures,
     maxOutageMs: flags.maxOutage,
     async: flags.async,
+    rate: flags.rate,
+    maxFailureRate: flags.maxFailureRate,
+    failIfP95Ms: flags.failIfP95,
     dryRun: flags.dryRun,
   };
   for (const key of Object.keys(options)) if (options[key] === undefined) delete options[key];

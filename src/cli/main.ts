@@ -61,7 +61,7 @@ async function execute(flags: RunFlags, start: (client: Client, hooks: PushHooks
     if (flags.json === true) process.stdout.write(`${JSON.stringify(summary)}\n`);
     else if (flags.quiet !== true) process.stdout.write(`${report.formatSummary(summary, 'imgpush retry')}\n`);
     if (stoppedBy !== undefined) return EXIT[stoppedBy];
-    return summary.failed > 0 ? EXIT.failed : EXIT.ok;
+    return summary.failed > 0 || summary.gateFailures.length > 0 ? EXIT.failed : EXIT.ok;
   } catch (error) {
     view.stop();
     return reportError(error, client, flags.verbose === true);

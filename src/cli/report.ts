@@ -59,6 +59,7 @@ export function formatSummary(summary: PushSummary, retryCommand: string): strin
     `  latency p50 ${latency.p50} ms, p95 ${latency.p95} ms, p99 ${latency.p99} ms, max ${latency.max} ms; ${summary.retries} retries`,
   ];
   if (summary.resultsFile !== null) lines.push(`  results: ${summary.resultsFile}`);
+  for (const reason of summary.gateFailures) lines.push(`  gate failed: ${reason}`);
   if (summary.failuresFile !== null) {
     lines.push(`  failures: ${summary.failuresFile} (send them again: ${retryCommand} ${summary.failuresFile})`);
   }

@@ -63,6 +63,12 @@ export interface PushOptions {
   readonly maxOutageMs?: number;
   /** `--url` is a jobs endpoint: each file's 202 + Location is polled until its job is done. */
   readonly async?: boolean;
+  /** Files a second at most, on average, in bursts of up to `concurrency`. */
+  readonly rate?: number;
+  /** The run fails (exit 1) when more than this fraction (0–1) of its files failed. */
+  readonly maxFailureRate?: number;
+  /** The run fails (exit 1) when the upload latency p95 is over this many ms. */
+  readonly failIfP95Ms?: number;
 }
 
 /** The settings a run and its failure log's record have in common, as they are. */
@@ -79,6 +85,7 @@ interface CommonSettings {
   readonly retryMaxDelayMs: number;
   readonly maxOutageMs: number;
   readonly async: boolean;
+  readonly rate: number | undefined;
   readonly exclude: readonly string[];
   readonly hidden: boolean;
 }
@@ -108,6 +115,8 @@ export interface ResolvedOptions extends CommonSettings {
   readonly skipDone: readonly string[];
   readonly maxFailures: number | undefined;
   readonly dryRun: boolean;
+  readonly maxFailureRate: number | undefined;
+  readonly failIfP95Ms: number | undefined;
   readonly settings: RequestSettings;
 }
 
@@ -145,6 +154,16 @@ function integer(flag: string, value: number, min: number, max = Number.MAX_SAFE
 function duration(flag: string, ms: number, min: number): number {
   if (!Number.isFinite(ms) || ms < min) throw new UsageError(`${flag} must be a duration of at least ${min} ms (got ${ms} ms)`);
   return ms;
+}
+
+function positive(flag: string, value: number): number {
+  if (!Number.isFinite(value) || value <= 0) throw new UsageError(`${flag} must be a number above 0 (got ${value})`);
+  return value;
+}
+
+function fraction(flag: string, value: number): number {
+  if (!Number.isFinite(value) || value < 0 || value > 1) throw new UsageError(`${flag} must be a fraction from 0 to 1, or a percentage (got ${value})`);
+  return value;
 }
 
 function oneOf<T extends string>(flag: string, value: string, allowed: readonly T[]): T {
@@ -217,6 +236,7 @@ export function resolveOptions(options: PushOptions): ResolvedOptions {
     method, body, field, form, concurrency, timeoutMs, connectTimeoutMs, retries, retryMinDelayMs, retryMaxDelayMs,
     maxOutageMs: duration('--max-outage', options.maxOutageMs ?? DEFAULTS.maxOutageMs, 0),
     async: options.async ?? false,
+    rate: options.rate === undefined ? undefined : positive('--rate', options.rate),
     exclude: options.exclude ?? [],
     hidden: options.hidden ?? false,
   };
@@ -234,6 +254,8 @@ export function resolveOptions(options: PushOptions): ResolvedOptions {
     skipDone: options.skipDone ?? [],
     maxFailures: options.maxFailures === undefined ? undefined : integer('--max-failures', options.maxFailures, 1),
     dryRun: options.dryRun ?? false,
+    maxFailureRate: options.maxFailureRate === undefined ? undefined : fraction('--max-failure-rate', options.maxFailureRate),
+    failIfP95Ms: options.failIfP95Ms === undefined ? undefined : positive('--fail-if-p95', options.failIfP95Ms),
     settings: {
       ...common,
       url: url.text,

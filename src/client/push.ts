@@ -14,6 +14,7 @@ import { LatencyHistogram, type LatencySummary } from './latency.js';
 import { MultipartFraming } from './multipart.js';
 import { resolveOptions, type PushOptions, type ResolvedOptions } from './options.js';
 import { OutageGate } from './outage-gate.js';
+import { RateGate } from './rate-gate.js';
 import { isOutage, isRetryable, retryDelayMs } from './retry-policy.js';
 import { Transport, type Delivery, type JobState } from './transport.js';
 
@@ -81,6 +82,8 @@ export interface PushSummary {
   readonly stopReason: string | null;
   /** With dryRun: the first files that would be sent. */
   readonly sample?: readonly string[];
+  /** Why the run fails its gates (--max-failure-rate, --fail-if-p95), in words; empty when it passes. */
+  readonly gateFailures: readonly string[];
 }
 
 export interface PushHooks {
@@ -157,6 +160,7 @@ class PushRun {
   readonly #retryOptions: RetryOptions;
   readonly #retryOptionsAfterOutage: RetryOptions;
   readonly #gate: OutageGate;
+  readonly #rateGate: RateGate | undefined;
   readonly #done: DoneFiles;
   /** With dryRun: the first paths that would be sent. */
   readonly #sample: string[] = [];
@@ -213,6 +217,7 @@ class PushRun {
     this.#retryOptions = { ...retryOptions, retries: Math.max(0, options.retries - 1) };
     this.#retryOptionsAfterOutage = retryOptions;
     this.#gate = this.#outageGate();
+    this.#rateGate = options.rate === undefined ? undefined : new RateGate(options.rate, options.concurrency);
   }
 
   /** The gate that pauses the run while the server is down, telling the user as it goes. */
@@ -336,6 +341,8 @@ class PushRun {
       return;
     }
     this.#progress.inFlight++;
+    const paced = this.#rateGate?.book() ?? 0;
+    if (paced > 0) await sleep(paced, this.#inFlight.signal);
     let attempts = 0;
     let ms = 0;
     const attempt = async (): Promise<Delivery> => {
@@ -528,9 +535,25 @@ class PushRun {
     return new UsageError(`nothing to upload: no ${kinds} found in ${where} (--ext changes the extensions, --hidden includes dot files)`, 'IMGPUSH_NOTHING_FOUND');
   }
 
+  /** The reasons the run fails the gates a CI job set, in words. */
+  #gateFailures(latencyP95: number): string[] {
+    const { maxFailureRate, failIfP95Ms } = this.#options;
+    const { failed, discovered, skipped } = this.#progress;
+    const rate = failed / Math.max(1, discovered - skipped);
+    const reasons: string[] = [];
+    if (maxFailureRate !== undefined && rate > maxFailureRate) {
+      reasons.push(`${(rate * 100).toFixed(1)} % of the files failed, over --max-failure-rate ${(maxFailureRate * 100).toFixed(1)} %`);
+    }
+    if (failIfP95Ms !== undefined && latencyP95 > failIfP95Ms) {
+      reasons.push(`upload latency p95 is ${latencyP95} ms, over --fail-if-p95 ${failIfP95Ms} ms`);
+    }
+    return reasons;
+  }
+
   #summary(): PushSummary {
     const progress = this.#progress;
     const seconds = (performance.now() - this.#started) / 1000;
+    const latencyMs = this.#latency.summary();
     return {
       total: progress.discovered,
       ok: progress.ok,
@@ -540,13 +563,14 @@ class PushRun {
       seconds: round(seconds, 3),
       filesPerSecond: round(progress.ok / seconds, 1),
       bytesPerSecond: Math.round(progress.bytesSent / seconds),
-      latencyMs: this.#latency.summary(),
+      latencyMs,
       retries: progress.retries,
       failuresFile: this.#failures.count > 0 ? this.#failures.path : null,
       resultsFile: this.#results?.path ?? null,
       interrupted: this.#stopping,
       stopReason: this.#stopping ? this.#stopReason : null,
       ...(this.#options.dryRun ? { sample: this.#sample } : {}),
+      gateFailures: this.#gateFailures(latencyMs.p95),
     };
   }
 }

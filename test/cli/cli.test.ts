@@ -145,6 +145,22 @@ test('without a terminal, progress is a plain line every 5 s with no escape code
   }
 });
 
+test('a failed gate exits 1 with the reason in the summary and in --json', async () => {
+  const server = await startServer(() => ({ status: 200, delayMs: 20 }));
+  try {
+    const text = await runCli([tree.root, '--url', server.url, '--fail-if-p95', '1']);
+    assert.equal(text.code, 1);
+    assert.match(text.stdout, /gate failed: upload latency p95 is [\d.]+ ms, over --fail-if-p95 1 ms/);
+    const json = await runCli([tree.root, '--url', server.url, '--fail-if-p95', '1', '--max-failure-rate', '5%', '--json']);
+    assert.equal(json.code, 1);
+    assert.equal((JSON.parse(json.stdout) as { gateFailures: string[] }).gateFailures.length, 1);
+    const passed = await runCli([tree.root, '--url', server.url, '--fail-if-p95', '60000', '--json']);
+    assert.equal(passed.code, 0);
+  } finally {
+    await server.close();
+  }
+});
+
 test('--quiet prints only errors', async () => {
   const server = await startServer((req) => (fileName(req) === 'two.png' ? { status: 404 } : { status: 200 }));
   const work = await makeTree({});

@@ -400,3 +400,33 @@ test('a dry run finds and counts the files, sends nothing and writes no log', as
     assert.equal(existsSync(logs.out) || existsSync(logs.failures), false);
   });
 });
+
+test('gates: --max-failure-rate and --fail-if-p95 say why a run fails them, and pass when met', async () => {
+  await withServer(await startServer((req) => (req.body.includes('filename="a.jpg"') ? { status: 400 } : { status: 200, delayMs: 30 })), async (server) => {
+    const logs = logsIn(tree.root);
+    const strict = await push({ inputs: [tree.root], url: server.url, maxFailureRate: 0.1, failIfP95Ms: 5, ...logs });
+    assert.equal(strict.failed, 1);
+    assert.deepEqual(strict.gateFailures.map((reason) => reason.replace(/[\d.]+ ms,/, 'N ms,')), [
+      '20.0 % of the files failed, over --max-failure-rate 10.0 %',
+      'upload latency p95 is N ms, over --fail-if-p95 5 ms',
+    ]);
+    const lenient = await push({ inputs: [tree.root], url: server.url, maxFailureRate: 0.25, failIfP95Ms: 60_000, ...logsIn(tree.root) });
+    assert.deepEqual(lenient.gateFailures, []);
+  });
+});
+
+test('--rate paces the files: 100 files at 200 a second take at least 0.46 s', async () => {
+  const many = await makeTree(Object.fromEntries(Array.from({ length: 100 }, (_, i) => [`f${i}.jpg`, 8])));
+  try {
+    await withServer(await startServer(), async (server) => {
+      const started = performance.now();
+      const summary = await push({ inputs: [many.root], url: server.url, rate: 200, concurrency: 8, ...logsIn(many.root) });
+      const seconds = (performance.now() - started) / 1000;
+      assert.equal(summary.ok, 100);
+      // (100 − 8 in the first burst) / 200 per second: it cannot be quicker, whatever the machine.
+      assert.ok(seconds >= 0.46, `${seconds.toFixed(3)} s`);
+    });
+  } finally {
+    await many.remove();
+  }
+});
