@@ -4,7 +4,8 @@ import type { PushOptions } from '../client/options.js';
 /** The flags both `imgpush` and `imgpush retry` take, as commander gives them. */
 export interface RunFlags {
   url?: string;
-  concurrency?: number;
+  concurrency?: number | 'auto';
+  maxConcurrency?: number;
   method?: string;
   body?: string;
   field?: string;
@@ -86,7 +87,8 @@ function extensions(value: string): string[] | 'all' {
 export function addRunFlags(command: Command): Command {
   return command
     .option('-u, --url <url>', 'where to send each file; may hold {path}, {name}, {stem}, {ext}')
-    .option('-c, --concurrency <n>', 'uploads in flight at once (default: 8)', wholeNumber)
+    .option('-c, --concurrency <n>', 'uploads in flight at once, or auto to find it as the run goes (default: 8)', (value: string) => (value === 'auto' ? 'auto' : wholeNumber(value)))
+    .option('--max-concurrency <n>', 'with --concurrency auto: the most in flight (default: 64)', wholeNumber)
     .option('-X, --method <method>', 'HTTP method, POST or PUT (default: POST)')
     .addOption(new Option('--body <mode>', 'multipart: one file per form; raw: the bytes alone (default: multipart)').choices(['multipart', 'raw']))
     .option('--field <name>', 'multipart field of the file (default: image)')
@@ -121,6 +123,7 @@ export function toPushOptions(flags: RunFlags): Omit<PushOptions, 'url'> & { url
   const options: Record<string, unknown> = {
     url: flags.url,
     concurrency: flags.concurrency,
+    maxConcurrency: flags.maxConcurrency,
     method: flags.method?.toUpperCase(),
     body: flags.body,
     field: flags.field,

@@ -50,7 +50,7 @@ function lineView(stream: NodeJS.WriteStream): ProgressView {
     if (watched === undefined) return;
     const rates = ratesOf(watched, startedAt);
     stream.write(`imgpush: ${doneOfTotal(watched)} files (${watched.ok} ok, ${watched.failed} failed, ${watched.skipped} skipped), `
-      + `${rates.filesPerSecond.toFixed(1)} files/s, ${rates.megabytesPerSecond.toFixed(1)} MB/s, ${watched.inFlight} in flight${watched.serverDown ? ', server not answering: paused' : ''}\n`);
+      + `${rates.filesPerSecond.toFixed(1)} files/s, ${rates.megabytesPerSecond.toFixed(1)} MB/s, ${watched.inFlight}/${watched.concurrency} in flight${watched.serverDown ? ', server not answering: paused' : ''}\n`);
   }, LINE_INTERVAL_MS);
   timer.unref();
   return {
@@ -66,13 +66,13 @@ function barView(stream: NodeJS.WriteStream, cliProgress: typeof import('cli-pro
   const startedAt = performance.now();
   const bars = new cliProgress.MultiBar({
     stream,
-    format: '{bar} {counts} | {ok} ok {failed} failed | {rate} files/s {mbps} MB/s | ETA {etaText}{state}',
+    format: '{bar} {counts} | {ok} ok {failed} failed | {rate} files/s {mbps} MB/s | {flight} in flight | ETA {etaText}{state}',
     hideCursor: true,
     clearOnComplete: false,
     barsize: 24,
     fps: 10,
   }, cliProgress.Presets.shades_classic);
-  const bar = bars.create(0, 0, { counts: '0/0+', ok: 0, failed: 0, rate: '0.0', mbps: '0.0', etaText: '?', state: '' });
+  const bar = bars.create(0, 0, { counts: '0/0+', ok: 0, failed: 0, rate: '0.0', mbps: '0.0', etaText: '?', state: '', flight: '0/0' });
   let watched: Readonly<Progress> | undefined;
   let stopped = false;
   const draw = (): void => {
@@ -87,6 +87,7 @@ function barView(stream: NodeJS.WriteStream, cliProgress: typeof import('cli-pro
       mbps: rates.megabytesPerSecond.toFixed(1),
       etaText: formatSeconds(rates.etaSeconds),
       state: watched.serverDown ? ' | server not answering: paused' : '',
+      flight: `${watched.inFlight}/${watched.concurrency}`,
     });
   };
   const timer = setInterval(draw, BAR_INTERVAL_MS);

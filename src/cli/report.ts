@@ -58,6 +58,10 @@ export function formatSummary(summary: PushSummary, retryCommand: string): strin
     `  ${formatBytes(summary.bytes)} in ${summary.seconds.toFixed(1)} s: ${summary.filesPerSecond} files/s, ${formatBytes(summary.bytesPerSecond)}/s`,
     `  latency p50 ${latency.p50} ms, p95 ${latency.p95} ms, p99 ${latency.p99} ms, max ${latency.max} ms; ${summary.retries} retries`,
   ];
+  if (summary.concurrency.adaptive) {
+    const { final, min, max } = summary.concurrency;
+    lines.push(`  concurrency auto: ${final} at the end, ${min}–${max} over the run`);
+  }
   if (summary.resultsFile !== null) lines.push(`  results: ${summary.resultsFile}`);
   for (const reason of summary.gateFailures) lines.push(`  gate failed: ${reason}`);
   if (summary.failuresFile !== null) {

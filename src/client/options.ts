@@ -27,8 +27,10 @@ export interface PushOptions {
   readonly headers?: Pairs | Readonly<Record<string, string>>;
   /** Sent as `Authorization: Bearer …`; never written to any output. */
   readonly token?: string;
-  /** Uploads in flight at once (and sockets in the pool); default 8. */
-  readonly concurrency?: number;
+  /** Uploads in flight at once (and sockets in the pool), or 'auto' to find it while the run goes; default 8. */
+  readonly concurrency?: number | 'auto';
+  /** With concurrency 'auto': the most uploads in flight; default 64. */
+  readonly maxConcurrency?: number;
   /** How long the server may stay silent (no answer, no progress) per request; default 60 000 ms. */
   readonly timeoutMs?: number;
   /** How long a connection may take to open; default 10 000 ms. */
@@ -77,7 +79,10 @@ interface CommonSettings {
   readonly body: BodyMode;
   readonly field: string;
   readonly form: Pairs;
+  /** Uploads in flight at most (sockets in the pool); with `adaptive`, the ceiling of the limit. */
   readonly concurrency: number;
+  /** The limit is found while the run goes (--concurrency auto). */
+  readonly adaptive: boolean;
   readonly timeoutMs: number;
   readonly connectTimeoutMs: number;
   readonly retries: number;
@@ -125,6 +130,7 @@ export const DEFAULTS = {
   body: 'multipart',
   field: 'image',
   concurrency: 8,
+  maxConcurrency: 64,
   timeoutMs: 60_000,
   connectTimeoutMs: 10_000,
   retries: 3,
@@ -224,7 +230,10 @@ export function resolveOptions(options: PushOptions): ResolvedOptions {
     if (options.token === '' || /[\s]/.test(options.token)) throw new UsageError('--token must be one word with no spaces or line breaks');
     headers.authorization = `Bearer ${options.token}`;
   }
-  const concurrency = integer('--concurrency', options.concurrency ?? DEFAULTS.concurrency, 1, MAX_CONCURRENCY);
+  const adaptive = options.concurrency === 'auto';
+  const concurrency = adaptive
+    ? integer('--max-concurrency', options.maxConcurrency ?? DEFAULTS.maxConcurrency, 1, MAX_CONCURRENCY)
+    : integer('--concurrency', (options.concurrency ?? DEFAULTS.concurrency) as number, 1, MAX_CONCURRENCY);
   const timeoutMs = duration('--timeout', options.timeoutMs ?? DEFAULTS.timeoutMs, 1);
   const connectTimeoutMs = duration('--connect-timeout', options.connectTimeoutMs ?? DEFAULTS.connectTimeoutMs, 1);
   const retries = integer('--retries', options.retries ?? DEFAULTS.retries, 0, 100);
@@ -233,7 +242,7 @@ export function resolveOptions(options: PushOptions): ResolvedOptions {
   if (retryMaxDelayMs < retryMinDelayMs) throw new UsageError('--retry-max-delay must not be shorter than --retry-min-delay');
   const extensions = checkExtensions(options.extensions);
   const common: CommonSettings = {
-    method, body, field, form, concurrency, timeoutMs, connectTimeoutMs, retries, retryMinDelayMs, retryMaxDelayMs,
+    method, body, field, form, concurrency, adaptive, timeoutMs, connectTimeoutMs, retries, retryMinDelayMs, retryMaxDelayMs,
     maxOutageMs: duration('--max-outage', options.maxOutageMs ?? DEFAULTS.maxOutageMs, 0),
     async: options.async ?? false,
     rate: options.rate === undefined ? undefined : positive('--rate', options.rate),

@@ -6,6 +6,7 @@ import pRetry, { type Options as RetryOptions } from 'p-retry';
 import { ImgpushError, UsageError } from '../shared/errors.js';
 import { assertInputsExist, Discovery, type Discovered, type DiscoveredFile, type Unfinished } from './discover.js';
 import { HttpStatusError, InterruptedError } from './errors.js';
+import { AdaptiveLimit } from './adaptive-limit.js';
 import { DONE_BEFORE, DoneFiles } from './done-files.js';
 import { FailureLog } from './failure-log.js';
 import { FileAccess } from './file-access.js';
@@ -15,7 +16,7 @@ import { MultipartFraming } from './multipart.js';
 import { resolveOptions, type PushOptions, type ResolvedOptions } from './options.js';
 import { OutageGate } from './outage-gate.js';
 import { RateGate } from './rate-gate.js';
-import { isOutage, isRetryable, retryDelayMs } from './retry-policy.js';
+import { isOutage, isOverload, isRetryable, retryDelayMs } from './retry-policy.js';
 import { Transport, type Delivery, type JobState } from './transport.js';
 
 /** Live counters of a run. The same object is passed to every onProgress call: read it, do not keep it. */
@@ -34,6 +35,8 @@ export interface Progress {
   retries: number;
   /** The server is taken to be down: uploads wait while imgpush probes it. */
   serverDown: boolean;
+  /** Uploads allowed in flight now (it moves with --concurrency auto). */
+  concurrency: number;
 }
 
 /** How one file ended: one line of the results log. */
@@ -84,6 +87,8 @@ export interface PushSummary {
   readonly sample?: readonly string[];
   /** Why the run fails its gates (--max-failure-rate, --fail-if-p95), in words; empty when it passes. */
   readonly gateFailures: readonly string[];
+  /** Uploads allowed in flight: at the end, and the range over the run (the same three for a fixed concurrency). */
+  readonly concurrency: { readonly final: number; readonly min: number; readonly max: number; readonly adaptive: boolean };
 }
 
 export interface PushHooks {
@@ -138,6 +143,8 @@ const FIRST_PROBE_DELAY_MS = 1_000;
 /** A job's first poll comes this soon; each next one twice as late, up to MAX_POLL_MS. */
 const FIRST_POLL_MS = 50;
 const MAX_POLL_MS = 5_000;
+/** --concurrency auto starts here, then finds its way (see AdaptiveLimit). */
+const ADAPTIVE_START = 4;
 /** A dry run lists this many of the files it would send. */
 const DRY_RUN_SAMPLE = 10;
 const STOPPED = 'the run was stopped';
@@ -152,7 +159,7 @@ class PushRun {
   readonly #latency = new LatencyHistogram();
   readonly #files = new FileAccess();
   readonly #progress: Progress = {
-    discovered: 0, bytesDiscovered: 0, discoveryDone: false, ok: 0, failed: 0, skipped: 0, bytesSent: 0, inFlight: 0, retries: 0, serverDown: false,
+    discovered: 0, bytesDiscovered: 0, discoveryDone: false, ok: 0, failed: 0, skipped: 0, bytesSent: 0, inFlight: 0, retries: 0, serverDown: false, concurrency: 0,
   };
   readonly #onProgress: (progress: Readonly<Progress>) => void;
   /** Aborted when uploads in flight must end now: the grace period ran out, or a second stop. */
@@ -161,6 +168,7 @@ class PushRun {
   readonly #retryOptionsAfterOutage: RetryOptions;
   readonly #gate: OutageGate;
   readonly #rateGate: RateGate | undefined;
+  readonly #adaptive: AdaptiveLimit | undefined;
   readonly #done: DoneFiles;
   /** With dryRun: the first paths that would be sent. */
   readonly #sample: string[] = [];
@@ -189,7 +197,9 @@ class PushRun {
     // Resuming into the log being resumed from adds to it: its earlier lines still say what is done.
     const append = options.out !== undefined && options.skipDone.some((log) => resolve(log) === resolve(options.out as string));
     this.#results = options.out === undefined || options.dryRun ? undefined : new JsonlWriter(options.out, onLogError, { append });
-    this.#limit = pLimit(options.concurrency);
+    this.#adaptive = options.adaptive ? new AdaptiveLimit({ min: 1, max: options.concurrency, initial: Math.min(ADAPTIVE_START, options.concurrency) }) : undefined;
+    this.#limit = pLimit(this.#adaptive?.limit ?? options.concurrency);
+    this.#progress.concurrency = this.#limit.concurrency;
     this.#queueLimit = options.concurrency + 256;
     // Every backoff in progress listens to this signal: more than Node's default of 10 is expected.
     setMaxListeners(0, this.#inFlight.signal);
@@ -352,6 +362,7 @@ class PushRun {
       if (this.#inFlight.signal.aborted) throw new InterruptedError(false, this.#stopReason);
       const started = performance.now();
       let answered = false;
+      let overloaded = false;
       try {
         const delivery = await this.#transport.send(file.path, file.rel);
         answered = true;
@@ -361,10 +372,12 @@ class PushRun {
         answered = error instanceof HttpStatusError;
         if (isOutage(error)) this.#gate.failedToReach((error as Error).message);
         else if (answered) this.#gate.answered();
+        overloaded = isOverload(error);
         throw error;
       } finally {
         ms = performance.now() - started;
         if (answered) this.#latency.record(ms);
+        if (answered || overloaded) this.#adapt(ms, overloaded);
       }
     };
     // The job whose result is awaited (--async), for the failure log if the run stops first.
@@ -442,6 +455,16 @@ class PushRun {
     const delay = retryDelayMs(error, retry, { minDelayMs: this.#options.retryMinDelayMs, maxDelayMs: this.#options.retryMaxDelayMs });
     await sleep(delay, this.#inFlight.signal);
     return !this.#inFlight.signal.aborted;
+  }
+
+  /** Tells the adaptive limit (with --concurrency auto) how a request went, and applies the limit it chooses. */
+  #adapt(ms: number, overloaded: boolean): void {
+    if (this.#adaptive === undefined) return;
+    const limit = this.#adaptive.sample(ms, overloaded);
+    if (limit !== this.#limit.concurrency) {
+      this.#limit.concurrency = limit;
+      this.#progress.concurrency = limit;
+    }
   }
 
   /** A failure while the server is down is the outage's, not the file's: it does not use up the file's retries. */
@@ -571,6 +594,7 @@ class PushRun {
       stopReason: this.#stopping ? this.#stopReason : null,
       ...(this.#options.dryRun ? { sample: this.#sample } : {}),
       gateFailures: this.#gateFailures(latencyMs.p95),
+      concurrency: { final: this.#limit.concurrency, ...(this.#adaptive?.range ?? { min: this.#limit.concurrency, max: this.#limit.concurrency }), adaptive: this.#adaptive !== undefined },
     };
   }
 }

@@ -37,6 +37,15 @@ export function isOutage(error: unknown): boolean {
   return error instanceof NetworkError;
 }
 
+/** The server saying "too much" outright: 429, 503, or no answer in time. */
+const OVERLOAD_CODES: ReadonlySet<string> = new Set(['UND_ERR_HEADERS_TIMEOUT', 'UND_ERR_BODY_TIMEOUT', 'UND_ERR_CONNECT_TIMEOUT']);
+
+/** Whether a failure tells the adaptive limit to back off (see AdaptiveLimit). */
+export function isOverload(error: unknown): boolean {
+  if (error instanceof HttpStatusError) return error.status === 429 || error.status === 503;
+  return error instanceof NetworkError && OVERLOAD_CODES.has(error.code);
+}
+
 /**
  * How long to wait before retry number `retry` (1 for the first): the
  * server's Retry-After when it sent one, else exponential backoff with full

@@ -9,8 +9,9 @@ export type RetryOverrides = Partial<Omit<PushOptions, 'inputs' | 'listed'>>;
 
 
 /** The recorded settings as push options: the headers whose values were kept, not the token. */
-function fromSettings({ headers, token: _sent, ...settings }: RequestSettings): Omit<PushOptions, 'inputs' | 'listed'> {
-  return { ...settings, headers: headers.filter((pair): pair is readonly [string, string] => pair[1] !== null) };
+function fromSettings({ headers, token: _sent, adaptive, concurrency, ...settings }: RequestSettings): Omit<PushOptions, 'inputs' | 'listed'> {
+  const kept = headers.filter((pair): pair is readonly [string, string] => pair[1] !== null);
+  return { ...settings, headers: kept, ...(adaptive ? { concurrency: 'auto', maxConcurrency: concurrency } : { concurrency }) };
 }
 
 function missingSecrets(settings: RequestSettings, overrides: RetryOverrides): string[] {

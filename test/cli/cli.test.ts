@@ -137,7 +137,7 @@ test('without a terminal, progress is a plain line every 5 s with no escape code
   try {
     const result = await runCli([slow.root, '--url', server.url, '--concurrency', '1']);
     assert.equal(result.code, 0, result.stderr);
-    assert.match(result.stderr, /imgpush: \d+\/12 files \(\d+ ok, 0 failed, 0 skipped\), [\d.]+ files\/s, [\d.]+ MB\/s, 1 in flight/);
+    assert.match(result.stderr, /imgpush: \d+\/12 files \(\d+ ok, 0 failed, 0 skipped\), [\d.]+ files\/s, [\d.]+ MB\/s, 1\/1 in flight/);
     assert.doesNotMatch(result.stderr + result.stdout, /\x1b/);
   } finally {
     await server.close();

@@ -430,3 +430,28 @@ test('--rate paces the files: 100 files at 200 a second take at least 0.46 s', a
     await many.remove();
   }
 });
+
+test('--concurrency auto finds a limit under a server that answers 429 above 6 in flight, and every file gets in', async () => {
+  const many = await makeTree(Object.fromEntries(Array.from({ length: 400 }, (_, i) => [`f${i}.jpg`, 8])));
+  let inFlight = 0;
+  try {
+    await withServer(await startServer(async () => {
+      inFlight++;
+      try {
+        if (inFlight > 6) return { status: 429, headers: { 'retry-after': '0' } };
+        await new Promise((resolve) => setTimeout(resolve, 2));
+        return { status: 200 };
+      } finally {
+        inFlight--;
+      }
+    }), async (server) => {
+      const summary = await push({ inputs: [many.root], url: server.url, concurrency: 'auto', maxConcurrency: 32, retryMinDelayMs: 1, retryMaxDelayMs: 5, retries: 10, ...logsIn(many.root) });
+      assert.equal(summary.ok, 400);
+      assert.equal(summary.concurrency.adaptive, true);
+      assert.ok(summary.concurrency.max > 6, 'it tried higher');
+      assert.ok(summary.concurrency.final <= 12, `it came back down: ${JSON.stringify(summary.concurrency)}`);
+    });
+  } finally {
+    await many.remove();
+  }
+});
