@@ -2,6 +2,7 @@ import { createCipheriv } from 'node:crypto';
 import { existsSync } from 'node:fs';
 import { mkdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
+import sharp from 'sharp';
 
 export interface CorpusSet {
   readonly name: string;
@@ -54,4 +55,17 @@ export async function makeCorpus(root: string): Promise<CorpusSet[]> {
     await makeSet(root, 'frames', 2000, 200 * 1024, 100_000),
     await makeSet(root, 'thumbnails-16k', 16_000, 8 * 1024, 200_000),
   ];
+}
+
+/** Real JPEGs of 256x256 in plain colours, for the reference server to decode (made once per folder). */
+export async function makeJpegSet(dir: string, count: number): Promise<string> {
+  const marker = join(dir, '.complete');
+  if (existsSync(marker)) return dir;
+  await mkdir(dir, { recursive: true });
+  for (let i = 0; i < count; i++) {
+    const image = sharp({ create: { width: 256, height: 256, channels: 3, background: { r: (i * 37) % 256, g: (i * 91) % 256, b: (i * 53) % 256 } } });
+    await writeFile(join(dir, `img-${i}.jpg`), await image.jpeg().toBuffer());
+  }
+  await writeFile(marker, '');
+  return dir;
 }

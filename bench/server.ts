@@ -6,17 +6,14 @@
  * percentiles and the mean batch size the server formed, and the ratios the
  * targets are about. BENCH_IMAGES (default 192) sets the images per run.
  */
-import { spawn } from 'node:child_process';
-import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
-import sharp from 'sharp';
 import { syntheticModel } from '../src/models/builtin.js';
+import { makeJpegSet } from './corpus.js';
+import { pushWithCli, startServe } from './processes.js';
 import { loadModel } from '../src/server/model.js';
 
-const ROOT = fileURLToPath(new URL('../../', import.meta.url));
-const BIN = join(ROOT, 'bin/imgpush');
 const IMAGES = Number(process.env.BENCH_IMAGES ?? 192);
 const BATCHES = [1, 4, 8, 16, 32];
 const CONCURRENCIES = [1, 8, 32, 64];
@@ -36,38 +33,6 @@ async function inProcess(): Promise<Map<number, { imagesPerSecond: number; batch
   }
   await model.release();
   return rows;
-}
-
-async function writeImages(dir: string): Promise<void> {
-  await mkdir(dir, { recursive: true });
-  for (let i = 0; i < IMAGES; i++) {
-    const image = sharp({ create: { width: 256, height: 256, channels: 3, background: { r: (i * 37) % 256, g: (i * 91) % 256, b: (i * 53) % 256 } } });
-    await writeFile(join(dir, `img-${i}.jpg`), await image.jpeg().toBuffer());
-  }
-}
-
-function startServer(): Promise<{ url: string; stop: () => void }> {
-  const child = spawn(process.execPath, [BIN, 'serve', '--model', 'builtin:synthetic', '--device', 'cpu', '--port', '0', '--max-batch', '16', '--queue-limit', '1024'], { stdio: ['ignore', 'ignore', 'pipe'] });
-  return new Promise((resolve, reject) => {
-    let text = '';
-    child.stderr.on('data', (chunk: Buffer) => {
-      text += chunk.toString();
-      const url = /ready: .* at (http:\/\/\S+)/.exec(text)?.[1];
-      if (url !== undefined) resolve({ url, stop: () => child.kill('SIGTERM') });
-    });
-    child.on('close', (code) => reject(new Error(`imgpush serve exited ${code}: ${text}`)));
-  });
-}
-
-function push(dir: string, url: string, concurrency: number): Promise<{ filesPerSecond: number; latencyMs: { p50: number; p95: number; p99: number } }> {
-  return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [BIN, dir, '--url', url, '--concurrency', String(concurrency), '--json', '--quiet'], { stdio: ['ignore', 'pipe', 'inherit'] });
-    let out = '';
-    child.stdout.on('data', (chunk: Buffer) => {
-      out += chunk.toString();
-    });
-    child.on('close', (code) => (code === 0 ? resolve(JSON.parse(out)) : reject(new Error(`imgpush exited ${code}`))));
-  });
 }
 
 async function batchSizes(url: string): Promise<Record<string, number>> {
@@ -94,13 +59,13 @@ async function main(): Promise<void> {
   for (const [batch, row] of alone) process.stdout.write(`| ${batch} | ${row.imagesPerSecond.toFixed(1)} | ${row.batchMs.toFixed(1)} |\n`);
 
   const scratch = await mkdtemp(join(tmpdir(), 'imgpush-bench-server-'));
-  const server = await startServer();
+  const server = await startServe(['--model', 'builtin:synthetic', '--device', 'cpu', '--max-batch', '16', '--queue-limit', '1024']);
   try {
-    await writeImages(join(scratch, 'images'));
+    await makeJpegSet(join(scratch, 'images'), IMAGES);
     process.stdout.write('\nEnd to end (imgpush → imgpush serve over HTTP, max batch 16):\n\n| concurrency | images/s | of best in-process | p50 ms | p95 ms | p99 ms | mean batch | p99 / batch compute |\n|---:|---:|---:|---:|---:|---:|---:|---:|\n');
     for (const concurrency of CONCURRENCIES) {
       const before = await batchSizes(server.url);
-      const summary = await push(join(scratch, 'images'), `${server.url}/v1/predict`, concurrency);
+      const summary = await pushWithCli([join(scratch, 'images'), '--url', `${server.url}/v1/predict`, '--concurrency', String(concurrency)]);
       const mean = meanBatch(before, await batchSizes(server.url));
       const compute = alone.get(BATCHES.reduce((a, b) => (Math.abs(b - mean) < Math.abs(a - mean) ? b : a)))?.batchMs ?? 0;
       const { p50, p95, p99 } = summary.latencyMs;

@@ -9,10 +9,9 @@ import { existsSync } from 'node:fs';
 import { mkdtemp, readFile, readdir, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { makeCorpus, type CorpusSet } from './corpus.js';
+import { ROOT, startScript } from './processes.js';
 
-const ROOT = fileURLToPath(new URL('../../', import.meta.url));
 const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 3);
 const CONCURRENCY = Number(process.env.BENCH_CONCURRENCY ?? 20);
 const TIME = '/usr/bin/time';
@@ -79,12 +78,6 @@ async function run(argv: string[], scratch: string): Promise<Measure> {
   return { seconds, cpuSeconds: user + system, peakMiB: peakKiB / 1024 };
 }
 
-async function startSink(): Promise<{ url: string; stop: () => void }> {
-  const child = spawn(process.execPath, [join(ROOT, 'build/bench/sink.js')], { stdio: ['ignore', 'pipe', 'inherit'] });
-  const port = await new Promise<string>((resolve) => child.stdout.once('data', (data: Buffer) => resolve(data.toString().trim())));
-  return { url: `http://127.0.0.1:${port}`, stop: () => child.kill() };
-}
-
 async function sinkStats(url: string): Promise<{ requests: number; bytes: number }> {
   const response = await fetch(`${url}/stats`);
   return await response.json() as { requests: number; bytes: number };
@@ -104,7 +97,7 @@ async function main(): Promise<void> {
   const peers = [imgpush, undiciLoop];
   if (available('curl', ['--version'])) peers.push(curl);
   const withPython = available('python3', ['-c', 'import requests']);
-  const sink = await startSink();
+  const sink = await startScript('sink.js');
   const scratch = await mkdtemp(join(tmpdir(), 'imgpush-bench-'));
   const rows: string[] = [];
   try {

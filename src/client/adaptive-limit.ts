@@ -7,8 +7,8 @@ export interface AdaptiveLimitSettings {
 /** Latency this many times the best seen is congestion, even without a 429. */
 const LATENCY_TOLERANCE = 2;
 /** Cuts: hard on an explicit "slow down" (429, 503, timeout), softer on latency growth. */
-const OVERLOAD_CUT = 0.7;
-const LATENCY_CUT = 0.85;
+const OVERLOAD_CUT = 0.85;
+const LATENCY_CUT = 0.9;
 
 /**
  * How many uploads to keep in flight, found as TCP finds its window

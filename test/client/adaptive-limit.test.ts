@@ -31,14 +31,12 @@ test('a server whose capacity is 16 in flight (latency grows past it): the limit
   for (const limit of tail(limits)) assert.ok(limit >= 8 && limit <= 32, `limit ${limit} (tail ${tail(limits).join(',')})`);
 });
 
-test('a server that answers 429 above 12 in flight: the limit stays at or under 12 most of the time, with few refusals', () => {
+test('a server that answers 429 above 12 in flight: the limit hovers at 12, never more than one over, with few refusals', () => {
   const limiter = new AdaptiveLimit({ min: 1, max: 64, initial: 4 });
   const { limits, refused } = drive(limiter, 300, () => 10, (n) => n > 12);
-  const over = tail(limits).filter((limit) => limit > 12).length;
-  assert.ok(over <= tail(limits).length / 4, `over 12 in ${over} of the last rounds: ${tail(limits).join(',')}`);
-  assert.ok(tail(limits).every((limit) => limit >= 6), `not collapsed: ${tail(limits).join(',')}`);
+  assert.ok(tail(limits).every((limit) => limit >= 8 && limit <= 13), `the last rounds: ${tail(limits).join(',')}`);
   const fixedAt64 = 300 * 64;
-  assert.ok(refused < fixedAt64 / 20, `${refused} refusals (a fixed 64 would have ${fixedAt64})`);
+  assert.ok(refused < fixedAt64 / 10, `${refused} refusals (a fixed 64 would have ${fixedAt64})`);
 });
 
 test('a fast sink that never pushes back: the limit climbs to its maximum', () => {

@@ -1,0 +1,54 @@
+import { spawn } from 'node:child_process';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+export const ROOT = fileURLToPath(new URL('../../', import.meta.url));
+export const BIN = join(ROOT, 'bin/imgpush');
+
+export interface Started {
+  readonly url: string;
+  stop(): void;
+}
+
+/** Starts a benchmark server script (compiled, under build/bench) that prints its port once listening. */
+export function startScript(script: string, env: Record<string, string> = {}): Promise<Started> {
+  const child = spawn(process.execPath, [join(ROOT, 'build/bench', script)], { stdio: ['ignore', 'pipe', 'inherit'], env: { ...process.env, ...env } });
+  return new Promise((resolve, reject) => {
+    child.stdout.once('data', (data: Buffer) => resolve({ url: `http://127.0.0.1:${data.toString().trim()}`, stop: () => child.kill() }));
+    child.once('close', (code) => reject(new Error(`${script} exited ${code}`)));
+  });
+}
+
+/** Starts `imgpush serve` with these arguments and resolves once it is ready. */
+export function startServe(args: string[]): Promise<Started> {
+  const child = spawn(process.execPath, [BIN, 'serve', '--port', '0', '--log-level', 'silent', ...args], { stdio: ['ignore', 'ignore', 'pipe'] });
+  return new Promise((resolve, reject) => {
+    let text = '';
+    child.stderr.on('data', (chunk: Buffer) => {
+      text += chunk.toString();
+      const url = /ready: .* at (http:\/\/\S+)/.exec(text)?.[1];
+      if (url !== undefined) resolve({ url, stop: () => child.kill('SIGTERM') });
+    });
+    child.once('close', (code) => reject(new Error(`imgpush serve exited ${code}: ${text}`)));
+  });
+}
+
+export interface PushRun {
+  readonly filesPerSecond: number;
+  readonly retries: number;
+  readonly failed: number;
+  readonly latencyMs: { readonly p50: number; readonly p95: number; readonly p99: number };
+  readonly concurrency: { readonly final: number; readonly min: number; readonly max: number };
+}
+
+/** Runs the imgpush CLI with --json --quiet and these arguments; its summary. */
+export function pushWithCli(args: string[]): Promise<PushRun> {
+  return new Promise((resolve, reject) => {
+    const child = spawn(process.execPath, [BIN, ...args, '--json', '--quiet'], { stdio: ['ignore', 'pipe', 'inherit'] });
+    let out = '';
+    child.stdout.on('data', (chunk: Buffer) => {
+      out += chunk.toString();
+    });
+    child.once('close', (code) => (out === '' ? reject(new Error(`imgpush exited ${code}`)) : resolve(JSON.parse(out) as PushRun)));
+  });
+}
