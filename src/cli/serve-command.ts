@@ -136,7 +136,16 @@ export function addServerCommands(program: Command): void {
     .description('the whole pipeline on this machine: start the server, write sample images, push them, show what the model saw')
     .action(async () => {
       const loaded = await loadServerSide<DemoModule>('demo', DEMO_MODULE);
-      process.exitCode = loaded === undefined ? 2 : await loaded.runDemo();
+      if (loaded === undefined) {
+        process.exitCode = 2;
+        return;
+      }
+      try {
+        process.exitCode = await loaded.runDemo();
+      } catch (error) {
+        process.stderr.write(`imgpush demo: ${(error as Error).message}\n`);
+        process.exitCode = 1;
+      }
     });
   program.command('serve')
     .description('run the reference image-inference server (onnxruntime-node, dynamic batching)')

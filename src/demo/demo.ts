@@ -4,6 +4,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import sharp from 'sharp';
+import { seededRandom } from '../models/random.js';
 import { serve } from '../server/serve.js';
 
 const BIN = fileURLToPath(new URL('../../bin/imgpush', import.meta.url));
@@ -24,17 +25,6 @@ function render(paint: (x: number, y: number) => Rgb, format: 'png' | 'jpeg'): P
 
 function mix(a: Rgb, b: Rgb, t: number): Rgb {
   return [0, 1, 2].map((i) => Math.round(a[i]! + (b[i]! - a[i]!) * t)) as unknown as Rgb;
-}
-
-/** The same "random" pixels on every machine. */
-function seededNoise(seed: number): () => number {
-  let state = seed >>> 0;
-  return () => {
-    state ^= state << 13;
-    state ^= state >>> 17;
-    state ^= state << 5;
-    return (state >>> 0) / 4294967296;
-  };
 }
 
 const PLAIN: ReadonlyArray<readonly [string, Rgb]> = [
@@ -59,7 +49,7 @@ async function writeSamples(dir: string): Promise<number> {
     await put('gradients', `gradient-${i}.jpg`, render((x) => mix(from, to, x / (SIZE.width - 1)), 'jpeg'));
   }
   for (let i = 0; i < 20; i++) {
-    const random = seededNoise(i + 1);
+    const random = seededRandom(i + 1);
     await put('noise', `noise-${i}.png`, render(() => [random() * 255, random() * 255, random() * 255].map(Math.round) as unknown as Rgb, 'png'));
   }
   for (let frame = 0; frame < FRAMES; frame++) {

@@ -1,4 +1,5 @@
 import { encodeModel, type Initializer, type Node } from './onnx.js';
+import { seededRandom } from './random.js';
 
 /** A model imgpush builds itself: its ONNX bytes, its labels and how images are prepared for it. */
 export interface BuiltinModel {
@@ -77,17 +78,10 @@ export function colorsModel(): BuiltinModel {
   };
 }
 
-/** A small deterministic PRNG for weights (mulberry32): the same model on every machine. */
+/** Fixed pseudo-random weights in [-scale, scale): the same model on every machine. */
 function weightsFrom(seed: number, count: number, scale: number): Float32Array {
-  let state = seed >>> 0;
-  const values = new Float32Array(count);
-  for (let i = 0; i < count; i++) {
-    state = (state + 0x6d2b79f5) >>> 0;
-    let t = Math.imul(state ^ (state >>> 15), state | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    values[i] = ((((t ^ (t >>> 14)) >>> 0) / 4294967296) * 2 - 1) * scale;
-  }
-  return values;
+  const random = seededRandom(seed);
+  return Float32Array.from({ length: count }, () => (random() * 2 - 1) * scale);
 }
 
 const SYNTHETIC_CLASSES = 10;

@@ -1,20 +1,9 @@
 import { createHash } from 'node:crypto';
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
+import { seededRandom } from '../../src/models/random.js';
 
 export type Fate = 'ok' | 'slow' | '503' | '429' | 'cut';
-
-/** A small deterministic PRNG (mulberry32): the same seed gives the same schedule of fates. */
-export function seeded(seed: number): () => number {
-  let state = seed >>> 0;
-  return () => {
-    state = (state + 0x6d2b79f5) >>> 0;
-    let t = state;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 export interface ChaosServer {
   readonly url: string;
@@ -34,7 +23,7 @@ export interface ChaosServer {
  * bodies of one file and keeps what it received per file.
  */
 export async function startChaosServer(seed: number, weights: Record<Fate, number>): Promise<ChaosServer> {
-  const random = seeded(seed);
+  const random = seededRandom(seed);
   const fates = Object.entries(weights) as Array<[Fate, number]>;
   const total = fates.reduce((sum, [, weight]) => sum + weight, 0);
   const draw = (): Fate => {
