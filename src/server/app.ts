@@ -77,6 +77,19 @@ function isReady(state: AppState): state is AppState & { model: Model; batcher: 
   return state.model !== undefined && state.batcher !== undefined && !state.shuttingDown;
 }
 
+/** 503 with Retry-After until the model is loaded, and once shutting down. */
+function assertReady(state: AppState): asserts state is AppState & { model: Model; batcher: Batcher } {
+  if (!isReady(state)) throw new ServerError(503, 'IMGPUSH_NOT_READY', state.shuttingDown ? 'the server is shutting down' : 'the model is still loading', 1);
+}
+
+/** Every prediction settled (none outlives its request or job), then the first failure thrown, else all the results. */
+async function allPredictions(pending: ReadonlyArray<Promise<Prediction>>): Promise<Prediction[]> {
+  const settled = await Promise.allSettled(pending);
+  const failed = settled.find((outcome): outcome is PromiseRejectedResult => outcome.status === 'rejected');
+  if (failed !== undefined) throw failed.reason;
+  return settled.map((outcome) => (outcome as PromiseFulfilledResult<Prediction>).value);
+}
+
 interface Prediction {
   readonly name: string;
   readonly sha256: string;
@@ -247,7 +260,7 @@ export function buildApp(options: AppOptions, state: AppState): FastifyInstance 
   }
 
   app.post('/v1/predict', async (request, reply) => {
-    if (!isReady(state)) throw new ServerError(503, 'IMGPUSH_NOT_READY', state.shuttingDown ? 'the server is shutting down' : 'the model is still loading', 1);
+    assertReady(state);
     const k = topK(request.query);
     const pending: Array<Promise<Prediction>> = [];
     for await (const upload of uploadsOf(request)) {
@@ -257,18 +270,14 @@ export function buildApp(options: AppOptions, state: AppState): FastifyInstance 
       pending.push(prediction);
     }
     if (pending.length === 0) throw new ServerError(400, 'IMGPUSH_NO_IMAGE', 'the request holds no file');
-    // Every prediction must settle before answering, even when one fails, so none outlives its request.
-    const settled = await Promise.allSettled(pending);
-    const failed = settled.find((outcome): outcome is PromiseRejectedResult => outcome.status === 'rejected');
-    if (failed !== undefined) throw failed.reason;
-    const results = settled.map((outcome) => (outcome as PromiseFulfilledResult<Prediction>).value);
+    const results = await allPredictions(pending);
     void reply.header('x-cache', results.every((result) => result.cache) ? 'hit' : 'miss');
     return reply.send({ model: state.model.name, results });
   });
 
   const jobs = new JobStore(options.jobTtlMs ?? DEFAULT_JOB_TTL_MS, options.maxJobs ?? DEFAULT_MAX_JOBS);
   app.post('/v1/jobs', async (request, reply) => {
-    if (!isReady(state)) throw new ServerError(503, 'IMGPUSH_NOT_READY', state.shuttingDown ? 'the server is shutting down' : 'the model is still loading', 1);
+    assertReady(state);
     const k = topK(request.query);
     const { uploads, fields } = await readRequest(request);
     const callback = callbackUrl(fields.callback_url, options.allowCallbackHosts ?? []);
@@ -276,12 +285,10 @@ export function buildApp(options: AppOptions, state: AppState): FastifyInstance 
     // Not awaited: the client has its answer (202) while the job runs.
     void (async () => {
       job.status = 'running';
-      const settled = await Promise.allSettled(uploads.map((upload) => predict(upload, state, cache, k)));
-      const failed = settled.find((outcome): outcome is PromiseRejectedResult => outcome.status === 'rejected');
-      if (failed === undefined) {
-        jobs.finish(job, { result: { model: state.model.name, results: settled.map((outcome) => (outcome as PromiseFulfilledResult<Prediction>).value) } });
-      } else {
-        const { code, message } = failed.reason as { code?: string; message: string };
+      try {
+        jobs.finish(job, { result: { model: state.model.name, results: await allPredictions(uploads.map((upload) => predict(upload, state, cache, k))) } });
+      } catch (error) {
+        const { code, message } = error as { code?: string; message: string };
         jobs.finish(job, { error: { code: code ?? 'IMGPUSH_SERVER_ERROR', message } });
       }
       if (callback !== undefined) await deliverCallback(callback, job, (line) => request.log.warn(line));
@@ -304,7 +311,7 @@ export function buildApp(options: AppOptions, state: AppState): FastifyInstance 
   });
 
   app.get('/v1/models', async () => {
-    if (!isReady(state)) throw new ServerError(503, 'IMGPUSH_NOT_READY', 'the model is still loading', 1);
+    assertReady(state);
     const { model, batcher } = state;
     return {
       name: model.name,
