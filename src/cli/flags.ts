@@ -28,6 +28,8 @@ export interface RunFlags {
   dryRun?: boolean;
   async?: boolean;
   rate?: number;
+  filesPerRequest?: number;
+  maxRequestBytes?: number;
   maxFailureRate?: number;
   failIfP95?: number;
   json?: boolean;
@@ -53,6 +55,14 @@ export function parseDuration(value: string): number {
   const amount = Number(match[1]);
   const unit = match[2] ?? 's';
   return unit === 'ms' ? amount : unit === 's' ? amount * 1000 : amount * 60_000;
+}
+
+/** A size in bytes from `25MB`, `512KB`, `1.5GB` or a bare number of bytes. */
+export function parseSize(value: string): number {
+  const match = /^(\d+(?:\.\d+)?)\s*(b|kb|mb|gb)?$/i.exec(value.trim());
+  if (match === null) throw new InvalidArgumentError('expected a size such as 25MB or 512KB');
+  const scale = { b: 1, kb: 1024, mb: 1024 ** 2, gb: 1024 ** 3 }[(match[2] ?? 'b').toLowerCase() as 'b'];
+  return Math.round(Number(match[1]) * scale);
 }
 
 function collectPair(separator: string, example: string) {
@@ -109,6 +119,8 @@ export function addRunFlags(command: Command): Command {
     .option('--max-failures <n>', 'stop the run once this many files have failed', wholeNumber)
     .option('--max-outage <duration>', 'how long the server may stay unreachable (uploads paused, probing) before the run gives up (default: 5m)', parseDuration)
     .option('--dry-run', 'list what would be sent, and send nothing')
+    .option('--files-per-request <n>', 'files packed into one multipart request, the field repeated (default: 1)', wholeNumber)
+    .option('--max-request-bytes <size>', 'with --files-per-request: most file bytes in one request, e.g. 8MB (default: 8MB)', parseSize)
     .option('--rate <files/s>', 'files a second at most, on average (bursts up to --concurrency)', positiveNumber)
     .option('--max-failure-rate <rate>', 'exit 1 when more than this share of the files failed: 0.01 or 1%', share)
     .option('--fail-if-p95 <ms>', 'exit 1 when the upload latency p95 is over this many ms', positiveNumber)
@@ -145,6 +157,8 @@ export function toPushOptions(flags: RunFlags): Omit<PushOptions, 'url'> & { url
     maxOutageMs: flags.maxOutage,
     async: flags.async,
     rate: flags.rate,
+    filesPerRequest: flags.filesPerRequest,
+    maxRequestBytes: flags.maxRequestBytes,
     maxFailureRate: flags.maxFailureRate,
     failIfP95Ms: flags.failIfP95,
     dryRun: flags.dryRun,

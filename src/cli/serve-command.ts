@@ -1,5 +1,5 @@
 import { Command, InvalidArgumentError, Option } from 'commander';
-import { parseDuration } from './flags.js';
+import { parseDuration, parseSize } from './flags.js';
 
 interface ServeFlags {
   model: string;
@@ -59,13 +59,6 @@ function triple(value: string): [number, number, number] {
   const parts = value.split(',').map(Number);
   if (parts.length !== 3 || parts.some((part) => !Number.isFinite(part))) throw new InvalidArgumentError('expected three numbers, e.g. 0.485,0.456,0.406');
   return parts as [number, number, number];
-}
-
-function size(value: string): number {
-  const match = /^(\d+(?:\.\d+)?)\s*(b|kb|mb|gb)?$/i.exec(value.trim());
-  if (match === null) throw new InvalidArgumentError('expected a size such as 25MB or 512KB');
-  const scale = { b: 1, kb: 1024, mb: 1024 ** 2, gb: 1024 ** 3 }[(match[2] ?? 'b').toLowerCase() as 'b'];
-  return Math.round(Number(match[1]) * scale);
 }
 
 function isMissingPackage(error: unknown): boolean {
@@ -163,7 +156,7 @@ export function addServerCommands(program: Command): void {
     .option('--batch-delay-ms <ms>', '…or once the oldest has waited this long', positiveInteger, 2)
     .option('--queue-limit <n>', 'images waiting beyond this get 429 with Retry-After', positiveInteger, 256)
     .option('--batch-concurrency <n>', 'batches running at once', positiveInteger, 1)
-    .option('--max-file-size <size>', 'largest image (413 beyond)', size, 25 * 1024 ** 2)
+    .option('--max-file-size <size>', 'largest image (413 beyond)', parseSize, 25 * 1024 ** 2)
     .option('--max-files <n>', 'most images in one request (413 beyond)', positiveInteger, 64)
     .addOption(new Option('--token <token>', 'require Authorization: Bearer <token> on every route but the health ones').env('IMGPUSH_SERVER_TOKEN'))
     .option('--cache-size <n>', 'predictions kept by image sha256 (0: no cache)', wholeNumber, 10_000)

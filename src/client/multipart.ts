@@ -6,14 +6,16 @@ function quote(value: string): string {
 }
 
 /**
- * Frames a multipart/form-data body by hand around one file: the text before
- * the file's bytes and the bytes after it. Everything that does not depend on
- * the file (extra form fields, the boundary) is built once per run.
+ * Frames a multipart/form-data body by hand around its files: the text before
+ * each file's bytes and the bytes after the last. Everything that does not
+ * depend on the file (extra form fields, the boundary) is built once per run.
  */
 export class MultipartFraming {
   readonly contentType: string;
   readonly tail: Buffer;
   readonly #prefix: string;
+  /** Ends the part before and opens the next, in the same field: several files in one request. */
+  readonly #between: string;
 
   constructor(field: string, form: ReadonlyArray<readonly [string, string]>, boundary = `imgpush-${randomBytes(16).toString('hex')}`) {
     this.contentType = `multipart/form-data; boundary=${boundary}`;
@@ -21,12 +23,19 @@ export class MultipartFraming {
     for (const [name, value] of form) {
       prefix += `--${boundary}\r\nContent-Disposition: form-data; name="${quote(name)}"\r\n\r\n${value}\r\n`;
     }
-    this.#prefix = `${prefix}--${boundary}\r\nContent-Disposition: form-data; name="${quote(field)}"; filename="`;
+    const part = `--${boundary}\r\nContent-Disposition: form-data; name="${quote(field)}"; filename="`;
+    this.#prefix = prefix + part;
+    this.#between = `\r\n${part}`;
     this.tail = Buffer.from(`\r\n--${boundary}--\r\n`);
   }
 
-  /** Everything that goes before the bytes of file `name`. */
+  /** Everything that goes before the bytes of file `name`, the first or only file of its request. */
   head(name: string, contentType: string): string {
     return `${this.#prefix}${quote(name)}"\r\nContent-Type: ${contentType}\r\n\r\n`;
+  }
+
+  /** What goes between the bytes of one file and those of the next file `name` in the same request. */
+  between(name: string, contentType: string): string {
+    return `${this.#between}${quote(name)}"\r\nContent-Type: ${contentType}\r\n\r\n`;
   }
 }

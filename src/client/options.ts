@@ -65,6 +65,10 @@ export interface PushOptions {
   readonly maxOutageMs?: number;
   /** `--url` is a jobs endpoint: each file's 202 + Location is polled until its job is done. */
   readonly async?: boolean;
+  /** Files packed into one multipart request (the field repeated), up to `maxRequestBytes`; default 1. */
+  readonly filesPerRequest?: number;
+  /** With filesPerRequest: the most file bytes in one request (a larger file goes alone); default 8 MiB. */
+  readonly maxRequestBytes?: number;
   /** Files a second at most, on average, in bursts of up to `concurrency`. */
   readonly rate?: number;
   /** The run fails (exit 1) when more than this fraction (0–1) of its files failed. */
@@ -90,6 +94,8 @@ interface CommonSettings {
   readonly retryMaxDelayMs: number;
   readonly maxOutageMs: number;
   readonly async: boolean;
+  readonly filesPerRequest: number;
+  readonly maxRequestBytes: number;
   readonly rate: number | undefined;
   readonly exclude: readonly string[];
   readonly hidden: boolean;
@@ -140,6 +146,8 @@ export const DEFAULTS = {
   failures: 'imgpush-failures.jsonl',
   graceMs: 5_000,
   streamThresholdBytes: 1024 * 1024,
+  filesPerRequest: 1,
+  maxRequestBytes: 8 * 1024 * 1024,
 } as const;
 
 const MAX_CONCURRENCY = 1024;
@@ -208,6 +216,13 @@ function checkExtensions(value: readonly string[] | 'all' | undefined): Readonly
   return new Set(list);
 }
 
+/** Several files in one request need one multipart form, one URL for all, and one answer for all. */
+function checkGrouping(body: BodyMode, async: boolean, url: UrlTemplate): void {
+  if (body !== 'multipart') throw new UsageError('--files-per-request needs --body multipart: a raw body holds one file');
+  if (async) throw new UsageError('--files-per-request cannot be used with --async: a job holds one file');
+  if (url.perFile) throw new UsageError('--files-per-request cannot be used with placeholders in --url: the files of a request share one URL');
+}
+
 /**
  * Validates options once, at the edge, and fills in defaults: everything
  * inside the library trusts the result. Messages name the CLI flag.
@@ -241,10 +256,14 @@ export function resolveOptions(options: PushOptions): ResolvedOptions {
   const retryMaxDelayMs = duration('--retry-max-delay', options.retryMaxDelayMs ?? DEFAULTS.retryMaxDelayMs, 0);
   if (retryMaxDelayMs < retryMinDelayMs) throw new UsageError('--retry-max-delay must not be shorter than --retry-min-delay');
   const extensions = checkExtensions(options.extensions);
+  const filesPerRequest = integer('--files-per-request', options.filesPerRequest ?? DEFAULTS.filesPerRequest, 1, 1000);
+  if (filesPerRequest > 1) checkGrouping(body, options.async ?? false, url);
   const common: CommonSettings = {
     method, body, field, form, concurrency, adaptive, timeoutMs, connectTimeoutMs, retries, retryMinDelayMs, retryMaxDelayMs,
     maxOutageMs: duration('--max-outage', options.maxOutageMs ?? DEFAULTS.maxOutageMs, 0),
     async: options.async ?? false,
+    filesPerRequest,
+    maxRequestBytes: integer('--max-request-bytes', options.maxRequestBytes ?? DEFAULTS.maxRequestBytes, 1),
     rate: options.rate === undefined ? undefined : positive('--rate', options.rate),
     exclude: options.exclude ?? [],
     hidden: options.hidden ?? false,

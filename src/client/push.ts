@@ -16,8 +16,8 @@ import { MultipartFraming } from './multipart.js';
 import { resolveOptions, type PushOptions, type ResolvedOptions } from './options.js';
 import { OutageGate } from './outage-gate.js';
 import { RateGate } from './rate-gate.js';
-import { isOutage, isOverload, isRetryable, retryDelayMs } from './retry-policy.js';
-import { Transport, type Delivery, type JobState } from './transport.js';
+import { isOutage, isOverload, isRefusedForContent, isRetryable, retryDelayMs } from './retry-policy.js';
+import { Transport, type Delivery, type GroupDelivery, type JobState } from './transport.js';
 
 /** Live counters of a run. The same object is passed to every onProgress call: read it, do not keep it. */
 export interface Progress {
@@ -145,6 +145,12 @@ const FIRST_POLL_MS = 50;
 const MAX_POLL_MS = 5_000;
 /** --concurrency auto starts here, then finds its way (see AdaptiveLimit). */
 const ADAPTIVE_START = 4;
+/**
+ * A request of several files that is not full goes after this long, as
+ * Nagle's algorithm does for small writes: a list read from a pipe may bring
+ * its next path late, or never.
+ */
+const PACKING_WAIT_MS = 10;
 /** A dry run lists this many of the files it would send. */
 const DRY_RUN_SAMPLE = 10;
 const STOPPED = 'the run was stopped';
@@ -174,6 +180,10 @@ class PushRun {
   readonly #sample: string[] = [];
   /** Files may wait in p-limit's queue up to this many (plus one batch from discovery); then discovery waits. */
   readonly #queueLimit: number;
+  /** Files packed for the next request of several, and their bytes (--files-per-request). */
+  #packing: DiscoveredFile[] = [];
+  #packingBytes = 0;
+  #packingTimer: NodeJS.Timeout | undefined;
   #started = 0;
   #scheduled = 0;
   #finished = 0;
@@ -200,7 +210,7 @@ class PushRun {
     this.#adaptive = options.adaptive ? new AdaptiveLimit({ min: 1, max: options.concurrency, initial: Math.min(ADAPTIVE_START, options.concurrency) }) : undefined;
     this.#limit = pLimit(this.#adaptive?.limit ?? options.concurrency);
     this.#progress.concurrency = this.#limit.concurrency;
-    this.#queueLimit = options.concurrency + 256;
+    this.#queueLimit = options.concurrency * options.filesPerRequest + 256;
     // Every backoff in progress listens to this signal: more than Node's default of 10 is expected.
     setMaxListeners(0, this.#inFlight.signal);
     this.#transport = new Transport({
@@ -227,7 +237,7 @@ class PushRun {
     this.#retryOptions = { ...retryOptions, retries: Math.max(0, options.retries - 1) };
     this.#retryOptionsAfterOutage = retryOptions;
     this.#gate = this.#outageGate();
-    this.#rateGate = options.rate === undefined ? undefined : new RateGate(options.rate, options.concurrency);
+    this.#rateGate = options.rate === undefined ? undefined : new RateGate(options.rate, options.concurrency * options.filesPerRequest);
   }
 
   /** The gate that pauses the run while the server is down, telling the user as it goes. */
@@ -302,6 +312,7 @@ class PushRun {
       }
       this.#progress.discoveryDone = true;
     } finally {
+      this.#sendPacked();
       // Not awaited: a generator busy in a read settles its return() only when that read does.
       found.return(undefined).catch(NO_CALLBACK);
     }
@@ -337,36 +348,134 @@ class PushRun {
       } else if (this.#stopping) {
         this.#record(failedResult(item, this.#transport.urlFor(item.rel), new InterruptedError(false, this.#stopReason), 0, 0));
       } else {
-        this.#scheduled++;
-        void this.#limit(this.#upload, item);
+        this.#schedule(item);
       }
     }
   }
 
+  /** Sends a file on its own, or packs it into the next request of several (--files-per-request). */
+  #schedule(file: DiscoveredFile): void {
+    this.#scheduled++;
+    const { filesPerRequest, maxRequestBytes, streamThresholdBytes } = this.#options;
+    // A file too large to be read whole is streamed, on its own.
+    if (filesPerRequest === 1 || file.size > streamThresholdBytes) {
+      void this.#limit(this.#uploadOne, file);
+      return;
+    }
+    if (this.#packing.length > 0 && this.#packingBytes + file.size > maxRequestBytes) this.#sendPacked();
+    this.#packing.push(file);
+    this.#packingBytes += file.size;
+    if (this.#packing.length === filesPerRequest) this.#sendPacked();
+    else if (this.#packing.length === 1) this.#packingTimer = setTimeout(this.#sendPacked, PACKING_WAIT_MS);
+  }
+
+  /** Sends the files packed so far, however few: at the end, or when more are long in coming. */
+  readonly #sendPacked = (): void => {
+    clearTimeout(this.#packingTimer);
+    if (this.#packing.length === 0) return;
+    const files = this.#packing;
+    this.#packing = [];
+    this.#packingBytes = 0;
+    void this.#limit(this.#uploadGroup, files);
+  };
+
   /** One file, from its first attempt to its line in the logs. Never rejects. */
-  readonly #upload = async (file: DiscoveredFile): Promise<void> => {
+  readonly #uploadOne = async (file: DiscoveredFile): Promise<void> => {
     const url = this.#transport.urlFor(file.rel);
     if (this.#stopping) {
       this.#finish(failedResult(file, url, new InterruptedError(false, this.#stopReason), 0, 0));
       return;
     }
     this.#progress.inFlight++;
-    const paced = this.#rateGate?.book() ?? 0;
-    if (paced > 0) await sleep(paced, this.#inFlight.signal);
-    let attempts = 0;
-    let ms = 0;
-    const attempt = async (): Promise<Delivery> => {
+    await this.#pace(1);
+    const tally: Tally = { attempts: 0, ms: 0 };
+    // The job whose result is awaited (--async), for the failure log if the run stops first.
+    let job = file.job;
+    try {
+      // A job an earlier run left pending is fetched; only a job the server no longer knows means sending the file again.
+      let delivery = job === undefined ? undefined : await this.#awaitJob(job, file.size);
+      if (delivery === undefined) {
+        delivery = await this.#withRetries(() => this.#transport.send(file.path, file.rel), tally);
+        if (this.#options.async) {
+          job = delivery.job;
+          if (job === undefined) throw new ImgpushError('IMGPUSH_NOT_A_JOB', `--async: the server answered ${delivery.status} without a Location header; is --url a jobs endpoint (such as /v1/jobs)?`);
+          delivery = await this.#awaitJob(job, file.size);
+          if (delivery === undefined) throw new ImgpushError('IMGPUSH_JOB_GONE', `the server no longer knows job ${job} (expired?)`);
+        }
+      }
+      this.#finish(uploadedResult(file, url, delivery.status, delivery.bytes, delivery.response, tally));
+    } catch (error) {
+      const failed = failedResult(file, url, error, tally.attempts, tally.ms);
+      this.#finish(job === undefined || error instanceof ImgpushError && error.code === 'IMGPUSH_JOB_FAILED' ? failed : { ...failed, job });
+    } finally {
+      this.#progress.inFlight--;
+    }
+  };
+
+  /**
+   * Several files in one request, each to its own line in the logs. When
+   * the server refuses the request for what it holds (400, 413, 415, 422),
+   * its files are sent again one by one, so that one bad file does not take
+   * the others down with it, now or at every retry. Never rejects.
+   */
+  readonly #uploadGroup = async (files: DiscoveredFile[]): Promise<void> => {
+    const first = files[0] as DiscoveredFile;
+    const url = this.#transport.urlFor(first.rel);
+    if (this.#stopping) {
+      for (const file of files) this.#finish(failedResult(file, url, new InterruptedError(false, this.#stopReason), 0, 0));
+      return;
+    }
+    this.#progress.inFlight += files.length;
+    await this.#pace(files.length);
+    const tally: Tally = { attempts: 0, ms: 0 };
+    let delivery: GroupDelivery;
+    try {
+      delivery = await this.#withRetries(() => this.#transport.sendGroup(files.map((file) => file.path), first.rel), tally);
+    } catch (error) {
+      this.#progress.inFlight -= files.length;
+      if (files.length > 1 && isRefusedForContent(error) && !this.#stopping) {
+        for (const file of files) await this.#uploadOne(file);
+        return;
+      }
+      for (const file of files) this.#finish(failedResult(file, url, error, tally.attempts, tally.ms));
+      return;
+    }
+    this.#progress.inFlight -= files.length;
+    files.forEach((file, index) => {
+      const outcome = delivery.files[index];
+      this.#finish(outcome === undefined || outcome instanceof ImgpushError
+        ? failedResult(file, url, outcome, tally.attempts, 0)
+        : uploadedResult(file, url, delivery.status ?? 0, outcome.bytes, outcome.response, tally));
+    });
+  };
+
+  /** Waits for the rate limit's slots of `files` files (--rate). */
+  async #pace(files: number): Promise<void> {
+    if (this.#rateGate === undefined) return;
+    let wait = 0;
+    for (let i = 0; i < files; i++) wait = this.#rateGate.book();
+    if (wait > 0) await sleep(wait, this.#inFlight.signal);
+  }
+
+  /**
+   * Sends, and sends again while the error is retryable and retries are
+   * left. Each attempt waits at the outage gate, and tells the latency
+   * histogram and the adaptive limit how it went; `tally` counts them.
+   */
+  async #withRetries<T extends { readonly status: number | null }>(send: () => Promise<T>, tally: Tally): Promise<T> {
+    const attempt = async (): Promise<T> => {
       const closed = this.#gate.admit();
       if (closed !== undefined) await closed;
-      attempts++;
+      tally.attempts++;
       if (this.#inFlight.signal.aborted) throw new InterruptedError(false, this.#stopReason);
       const started = performance.now();
       let answered = false;
       let overloaded = false;
       try {
-        const delivery = await this.#transport.send(file.path, file.rel);
-        answered = true;
-        this.#gate.answered();
+        const delivery = await send();
+        // A request of files none of which could be read was never sent.
+        answered = delivery.status !== null;
+        if (answered) this.#gate.answered();
         return delivery;
       } catch (error) {
         answered = error instanceof HttpStatusError;
@@ -375,42 +484,20 @@ class PushRun {
         overloaded = isOverload(error);
         throw error;
       } finally {
-        ms = performance.now() - started;
-        if (answered) this.#latency.record(ms);
-        if (answered || overloaded) this.#adapt(ms, overloaded);
+        tally.ms = performance.now() - started;
+        if (answered) this.#latency.record(tally.ms);
+        if (answered || overloaded) this.#adapt(tally.ms, overloaded);
       }
     };
-    // The job whose result is awaited (--async), for the failure log if the run stops first.
-    let job = file.job;
     try {
-      // A job an earlier run left pending is fetched; only a job the server no longer knows means sending the file again.
-      let delivery = job === undefined ? undefined : await this.#awaitJob(job, file.size);
-      if (delivery === undefined) {
-        try {
-          delivery = await attempt();
-        } catch (error) {
-          // Most files succeed at once: p-retry is set up only for those that did not.
-          const consumed = this.#consumesRetry(error);
-          if (!(await this.#waitBeforeRetry(error, 1))) throw error;
-          delivery = await pRetry(attempt, consumed ? this.#retryOptions : this.#retryOptionsAfterOutage);
-        }
-        if (this.#options.async) {
-          job = delivery.job;
-          if (job === undefined) throw new ImgpushError('IMGPUSH_NOT_A_JOB', `--async: the server answered ${delivery.status} without a Location header; is --url a jobs endpoint (such as /v1/jobs)?`);
-          delivery = await this.#awaitJob(job, file.size);
-          if (delivery === undefined) throw new ImgpushError('IMGPUSH_JOB_GONE', `the server no longer knows job ${job} (expired?)`);
-        }
-      }
-      this.#finish({
-        path: file.path, rel: file.rel, size: file.size, mtimeMs: file.mtimeMs, url, ok: true, status: delivery.status, bytes: delivery.bytes, ms: roundMs(ms), attempts, response: delivery.response,
-      });
+      return await attempt();
     } catch (error) {
-      const failed = failedResult(file, url, error, attempts, ms);
-      this.#finish(job === undefined || error instanceof ImgpushError && error.code === 'IMGPUSH_JOB_FAILED' ? failed : { ...failed, job });
-    } finally {
-      this.#progress.inFlight--;
+      // Most files succeed at once: p-retry is set up only for those that did not.
+      const consumed = this.#consumesRetry(error);
+      if (!(await this.#waitBeforeRetry(error, 1))) throw error;
+      return await pRetry(attempt, consumed ? this.#retryOptions : this.#retryOptionsAfterOutage);
     }
-  };
+  }
 
   /**
    * Polls a job until it ends, with a doubling wait (or the server's
@@ -597,6 +684,16 @@ class PushRun {
       concurrency: { final: this.#limit.concurrency, ...(this.#adaptive?.range ?? { min: this.#limit.concurrency, max: this.#limit.concurrency }), adaptive: this.#adaptive !== undefined },
     };
   }
+}
+
+/** Attempts made for a request so far, and how long the last one took. */
+interface Tally {
+  attempts: number;
+  ms: number;
+}
+
+function uploadedResult(file: DiscoveredFile, url: string, status: number, bytes: number, response: unknown, { attempts, ms }: Tally): FileResult {
+  return { path: file.path, rel: file.rel, size: file.size, mtimeMs: file.mtimeMs, url, ok: true, status, bytes, ms: roundMs(ms), attempts, response };
 }
 
 /** The result of a file that failed, from whatever its last attempt threw. */

@@ -17,6 +17,26 @@ export interface FileBody {
 }
 
 /**
+ * Several files read into one multipart body (--files-per-request): a part
+ * per file that could be opened; those that could not are left out, each
+ * with its reason.
+ */
+export interface GroupBody {
+  /** Absent when no file could be read: there is nothing to send. */
+  readonly data: Buffer | undefined;
+  /** Per file, in order: its bytes in the body, or why it was left out. */
+  readonly files: ReadonlyArray<number | FileReadError>;
+}
+
+/** A file opened for reading, its size taken from the descriptor. */
+interface OpenedFile {
+  readonly fd: number;
+  readonly size: number;
+  readonly name: string;
+  readonly type: string;
+}
+
+/**
  * Reads each file into a request body, afresh for every attempt, so a retry
  * never sends a stale, truncated or doubled body. Files up to
  * `streamThreshold` bytes are read whole straight into the final buffer
@@ -34,6 +54,69 @@ export class FileBodyReader {
   }
 
   async read(path: string): Promise<FileBody> {
+    const file = await this.#open(path);
+    let streaming = false;
+    try {
+      const { fd, size, name, type } = file;
+      const framing = this.#framing;
+      const head = framing === undefined ? undefined : Buffer.from(framing.head(name, type));
+      const framingLength = head === undefined || framing === undefined ? 0 : head.length + framing.tail.length;
+      if (size > this.#streamThreshold) {
+        streaming = true;
+        // autoClose: destroying the file stream closes the descriptor, whether or not the body was ever read.
+        const stream = createReadStream('', { fd, start: 0, end: size - 1, highWaterMark: 256 * 1024 });
+        const data = Readable.from(frame(stream, size, head, framing?.tail), { objectMode: false });
+        data.once('close', () => stream.destroy());
+        return { data, length: framingLength + size, fileBytes: size, fileType: type };
+      }
+      const data = Buffer.allocUnsafe(framingLength + size);
+      const offset = head === undefined ? 0 : head.copy(data, 0);
+      await this.#readInto(file, data, offset);
+      framing?.tail.copy(data, offset + size);
+      return { data, length: data.length, fileBytes: size, fileType: type };
+    } catch (error) {
+      throw asReadError(error);
+    } finally {
+      if (!streaming) await this.#files.close(file.fd);
+    }
+  }
+
+  /** The files in one multipart body, each read whole: a file too large for that is sent alone (see PushRun). */
+  async readGroup(paths: readonly string[]): Promise<GroupBody> {
+    const framing = this.#framing as MultipartFraming;
+    const opened: Array<OpenedFile | FileReadError> = [];
+    try {
+      // #open throws only FileReadError: a file that cannot be opened is left out with its reason.
+      for (const path of paths) opened.push(await this.#open(path).catch((error: unknown) => error as FileReadError));
+      const heads: Buffer[] = [];
+      let length = framing.tail.length;
+      for (const file of opened) {
+        if (file instanceof FileReadError) continue;
+        const head = Buffer.from(heads.length === 0 ? framing.head(file.name, file.type) : framing.between(file.name, file.type));
+        heads.push(head);
+        length += head.length + file.size;
+      }
+      const files = opened.map((file) => (file instanceof FileReadError ? file : file.size));
+      if (heads.length === 0) return { data: undefined, files };
+      const data = Buffer.allocUnsafe(length);
+      let offset = 0;
+      let part = 0;
+      for (const file of opened) {
+        if (file instanceof FileReadError) continue;
+        offset += (heads[part++] as Buffer).copy(data, offset);
+        await this.#readInto(file, data, offset);
+        offset += file.size;
+      }
+      framing.tail.copy(data, offset);
+      return { data, files };
+    } catch (error) {
+      throw asReadError(error);
+    } finally {
+      for (const file of opened) if (!(file instanceof FileReadError)) await this.#files.close(file.fd);
+    }
+  }
+
+  async #open(path: string): Promise<OpenedFile> {
     const ops = this.#files;
     let fd: number;
     try {
@@ -41,39 +124,29 @@ export class FileBodyReader {
     } catch (error) {
       throw toFileReadError(error);
     }
-    let streaming = false;
     try {
       const stats = await ops.fstat(fd);
       if (!stats.isFile()) throw new FileReadError('IMGPUSH_NOT_A_FILE', 'not a regular file');
-      const size = stats.size;
       const name = basename(path);
-      const fileType = contentTypeFor(name);
-      const framing = this.#framing;
-      const head = framing === undefined ? undefined : Buffer.from(framing.head(name, fileType));
-      const framingLength = head === undefined || framing === undefined ? 0 : head.length + framing.tail.length;
-      if (size > this.#streamThreshold) {
-        streaming = true;
-        // autoClose: destroying the file stream closes the descriptor, whether or not the body was ever read.
-        const file = createReadStream('', { fd, start: 0, end: size - 1, highWaterMark: 256 * 1024 });
-        const data = Readable.from(frame(file, size, head, framing?.tail), { objectMode: false });
-        data.once('close', () => file.destroy());
-        return { data, length: framingLength + size, fileBytes: size, fileType };
-      }
-      const data = Buffer.allocUnsafe(framingLength + size);
-      const offset = head === undefined ? 0 : head.copy(data, 0);
-      for (let done = 0; done < size;) {
-        const bytesRead = await ops.read(fd, data, offset + done, size - done, done);
-        if (bytesRead === 0) throw new FileChangedError(size, done);
-        done += bytesRead;
-      }
-      framing?.tail.copy(data, offset + size);
-      return { data, length: data.length, fileBytes: size, fileType };
+      return { fd, size: stats.size, name, type: contentTypeFor(name) };
     } catch (error) {
-      throw error instanceof FileReadError || error instanceof FileChangedError ? error : toFileReadError(error);
-    } finally {
-      if (!streaming) await ops.close(fd);
+      await ops.close(fd);
+      throw error instanceof FileReadError ? error : toFileReadError(error);
     }
   }
+
+  /** The whole file into `data` at `offset`; a file that shrank since it was opened fails rather than send fewer bytes. */
+  async #readInto({ fd, size }: OpenedFile, data: Buffer, offset: number): Promise<void> {
+    for (let done = 0; done < size;) {
+      const bytesRead = await this.#files.read(fd, data, offset + done, size - done, done);
+      if (bytesRead === 0) throw new FileChangedError(size, done);
+      done += bytesRead;
+    }
+  }
+}
+
+function asReadError(error: unknown): FileReadError | FileChangedError {
+  return error instanceof FileReadError || error instanceof FileChangedError ? error : toFileReadError(error);
 }
 
 /** The file's first `size` bytes between head and tail; fails rather than send fewer. */

@@ -24,6 +24,17 @@ export function isRetryable(error: unknown): boolean {
   return false;
 }
 
+/** Statuses that refuse what a request holds: malformed, too large, not an image, does not decode. */
+const CONTENT_STATUSES: ReadonlySet<number> = new Set([400, 413, 415, 422]);
+
+/**
+ * Whether the server refused a request for what it holds, so that with
+ * several files in it, sending them one by one tells which file it was.
+ */
+export function isRefusedForContent(error: unknown): boolean {
+  return error instanceof HttpStatusError && CONTENT_STATUSES.has(error.status);
+}
+
 /** Statuses that say the server as a whole is not serving (a proxy with no backend, a restart). */
 const OUTAGE_STATUSES: ReadonlySet<number> = new Set([502, 503, 504]);
 

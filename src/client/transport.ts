@@ -1,6 +1,6 @@
 import { Readable } from 'node:stream';
 import { Pool, type Dispatcher } from 'undici';
-import { HttpStatusError, InterruptedError, toNetworkError } from './errors.js';
+import { HttpStatusError, InterruptedError, toNetworkError, type FileReadError } from './errors.js';
 import type { MultipartFraming } from './multipart.js';
 import type { FileAccess } from './file-access.js';
 import { FileBodyReader } from './request-body.js';
@@ -38,6 +38,13 @@ export interface Delivery {
   readonly job?: string;
 }
 
+/** What a request of several files came to: per file, its bytes and its share of the answer, or why it was left out. */
+export interface GroupDelivery {
+  /** The answer's status; null when no file could be read and nothing was sent. */
+  readonly status: number | null;
+  readonly files: ReadonlyArray<{ readonly bytes: number; readonly response: unknown } | FileReadError>;
+}
+
 /** What a job's URL answered: its state, or that it is gone. */
 export interface JobState {
   readonly status: 'queued' | 'running' | 'done' | 'failed' | 'gone';
@@ -47,7 +54,7 @@ export interface JobState {
 }
 
 /**
- * Sends one file per request through a keep-alive undici Pool of exactly
+ * Sends files, one or several per request, through a keep-alive undici Pool of exactly
  * `connections` sockets (its default is one socket per concurrent request,
  * unbounded). Every answer's body is read or dumped so sockets are reused.
  */
@@ -82,33 +89,54 @@ export class Transport {
    * when the file could not be read, InterruptedError once cancelled.
    */
   async send(path: string, rel: string): Promise<Delivery> {
-    const settings = this.#settings;
     const body = await this.#files.read(path);
-    const contentType = settings.framing?.contentType ?? body.fileType;
+    const answer = await this.#exchange(this.#settings.url.pathFor(rel), this.#settings.framing?.contentType ?? body.fileType, body.data, body.length);
+    const location = answer.status === 202 ? answer.location : undefined;
+    const job = typeof location === 'string' ? new URL(location, this.#settings.url.origin).pathname : undefined;
+    return { status: answer.status, response: answer.response, bytes: body.fileBytes, ...(job === undefined ? {} : { job }) };
+  }
+
+  /**
+   * Sends several files in one multipart request, once; throws as send()
+   * does for the request. A file that cannot be opened is left out of the
+   * request, with its reason in the answer's place.
+   */
+  async sendGroup(paths: readonly string[], rel: string): Promise<GroupDelivery> {
+    const body = await this.#files.readGroup(paths);
+    let status: number | null = null;
+    let answers: unknown[] = [];
+    if (body.data !== undefined) {
+      const framing = this.#settings.framing as MultipartFraming;
+      const answer = await this.#exchange(this.#settings.url.pathFor(rel), framing.contentType, body.data, body.data.length);
+      status = answer.status;
+      answers = answerPerFile(answer.response, body.files.filter((file) => typeof file === 'number').length);
+    }
+    let next = 0;
+    return { status, files: body.files.map((file) => (typeof file === 'number' ? { bytes: file, response: answers[next++] } : file)) };
+  }
+
+  /** One request and its whole answer; a non-2xx answer throws HttpStatusError. */
+  async #exchange(path: string, contentType: string, data: Buffer | Readable, length: number): Promise<{ status: number; response: unknown; location: unknown }> {
     let headers = this.#headersFor(contentType);
     // undici sets content-length itself for a Buffer, not for a stream.
-    if (body.data instanceof Readable) headers = { ...headers, 'content-length': String(body.length) };
+    if (data instanceof Readable) headers = { ...headers, 'content-length': String(length) };
     let answer: Dispatcher.ResponseData;
     try {
-      answer = await this.#pool.request({ path: settings.url.pathFor(rel), method: settings.method, headers, body: body.data });
+      answer = await this.#pool.request({ path, method: this.#settings.method, headers, body: data });
     } catch (error) {
       throw this.#failure(error);
     } finally {
-      if (body.data instanceof Readable) body.data.destroy();
+      if (data instanceof Readable) data.destroy();
     }
     const ok = answer.statusCode >= 200 && answer.statusCode < 300;
     let response: unknown;
     try {
-      if (ok && !settings.keepResponses) await answer.body.dump();
+      if (ok && !this.#settings.keepResponses) await answer.body.dump();
       else response = await readAnswer(answer);
     } catch (error) {
       throw this.#failure(error);
     }
-    if (ok) {
-      const location = answer.statusCode === 202 ? answer.headers.location : undefined;
-      const job = typeof location === 'string' ? new URL(location, settings.url.origin).pathname : undefined;
-      return { status: answer.statusCode, response, bytes: body.fileBytes, ...(job === undefined ? {} : { job }) };
-    }
+    if (ok) return { status: answer.statusCode, response, location: answer.headers.location };
     const retryAfter = parseRetryAfter(answer.headers['retry-after']);
     throw new HttpStatusError(answer.statusCode, serverMessage(response), response, retryAfter);
   }
@@ -183,6 +211,23 @@ async function readAnswer(answer: Dispatcher.ResponseData): Promise<unknown> {
   }
   const text = bytes.toString('utf8', 0, Math.min(bytes.length, MAX_TEXT_CHARS * 4));
   return text.length > MAX_TEXT_CHARS ? text.slice(0, MAX_TEXT_CHARS) : text;
+}
+
+/** Where an answer to several files keeps its list of per-file answers, when it is an object: ours, TF Serving's, KServe's, and common ones. */
+const LIST_KEYS = ['results', 'predictions', 'outputs', 'files', 'data'];
+
+/**
+ * Each file's share of an answer to several files: the list's items, in
+ * order, when the answer is a list of one item per file (or an object
+ * holding one under a usual name); else the whole answer for each.
+ */
+function answerPerFile(response: unknown, count: number): unknown[] {
+  let list: unknown = response;
+  if (!Array.isArray(list) && typeof response === 'object' && response !== null) {
+    const body = response as Record<string, unknown>;
+    list = LIST_KEYS.map((key) => body[key]).find((value) => Array.isArray(value) && value.length === count);
+  }
+  return Array.isArray(list) && list.length === count ? list : new Array<unknown>(count).fill(response);
 }
 
 /** What the server said, in one line: a JSON error's message (FastAPI's detail, ours) or the text's first line. */

@@ -16,6 +16,8 @@ export interface UrlTemplate {
   readonly host: string;
   /** Path and query for a file whose path relative to its input root is `rel`. */
   pathFor(rel: string): string;
+  /** Whether the path holds placeholders, so that it differs from file to file. */
+  readonly perFile: boolean;
 }
 
 function encodePath(rel: string): string {
@@ -70,7 +72,7 @@ export function parseUrlTemplate(text: string): UrlTemplate {
   }
   const withoutFragment = rest.split('#')[0] as string;
   const path = withoutFragment.startsWith('/') ? withoutFragment : `/${withoutFragment}`;
-  return { text, origin: url.origin, host: url.host, pathFor: compilePath(path) };
+  return { text, origin: url.origin, host: url.host, pathFor: compilePath(path), perFile: /\{\w+\}/.test(path) };
 }
 
 function compilePath(path: string): (rel: string) => string {
