@@ -37,7 +37,7 @@ async function sweep(label: string, dir: string, files: number, url: string): Pr
 
 async function main(): Promise<void> {
   const [, , thumbnails] = await makeCorpus(join(ROOT, 'bench/corpus'));
-  const images = await makeJpegSet(join(ROOT, 'bench/corpus/jpeg-256'), SERVER_IMAGES);
+  const images = await makeJpegSet(join(ROOT, `bench/corpus/jpeg-256-${SERVER_IMAGES}`), SERVER_IMAGES);
   const rows: string[] = [];
   let started: Started | undefined;
   try {

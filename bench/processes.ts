@@ -34,6 +34,7 @@ export function startServe(args: string[]): Promise<Started> {
 }
 
 export interface PushRun {
+  readonly ok: number;
   readonly filesPerSecond: number;
   readonly retries: number;
   readonly failed: number;

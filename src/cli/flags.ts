@@ -30,6 +30,7 @@ export interface RunFlags {
   rate?: number;
   filesPerRequest?: number;
   maxRequestBytes?: number;
+  shard?: { index: number; count: number };
   maxFailureRate?: number;
   failIfP95?: number;
   json?: boolean;
@@ -63,6 +64,13 @@ export function parseSize(value: string): number {
   if (match === null) throw new InvalidArgumentError('expected a size such as 25MB or 512KB');
   const scale = { b: 1, kb: 1024, mb: 1024 ** 2, gb: 1024 ** 3 }[(match[2] ?? 'b').toLowerCase() as 'b'];
   return Math.round(Number(match[1]) * scale);
+}
+
+/** `K/N`: share K of N. */
+function shard(value: string): { index: number; count: number } {
+  const match = /^(\d+)\/(\d+)$/.exec(value.trim());
+  if (match === null) throw new InvalidArgumentError('expected K/N, e.g. 2/4 for the second of four shares');
+  return { index: Number(match[1]), count: Number(match[2]) };
 }
 
 function collectPair(separator: string, example: string) {
@@ -121,6 +129,7 @@ export function addRunFlags(command: Command): Command {
     .option('--dry-run', 'list what would be sent, and send nothing')
     .option('--files-per-request <n>', 'files packed into one multipart request, the field repeated (default: 1)', wholeNumber)
     .option('--max-request-bytes <size>', 'with --files-per-request: most file bytes in one request, e.g. 8MB (default: 8MB)', parseSize)
+    .option('--shard <K/N>', 'push only share K of N (by a hash of each path under its input root): N jobs push all, once', shard)
     .option('--rate <files/s>', 'files a second at most, on average (bursts up to --concurrency)', positiveNumber)
     .option('--max-failure-rate <rate>', 'exit 1 when more than this share of the files failed: 0.01 or 1%', share)
     .option('--fail-if-p95 <ms>', 'exit 1 when the upload latency p95 is over this many ms', positiveNumber)
@@ -159,6 +168,7 @@ export function toPushOptions(flags: RunFlags): Omit<PushOptions, 'url'> & { url
     rate: flags.rate,
     filesPerRequest: flags.filesPerRequest,
     maxRequestBytes: flags.maxRequestBytes,
+    shard: flags.shard,
     maxFailureRate: flags.maxFailureRate,
     failIfP95Ms: flags.failIfP95,
     dryRun: flags.dryRun,

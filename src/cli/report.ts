@@ -62,6 +62,10 @@ export function formatSummary(summary: PushSummary, retryCommand: string): strin
     const { final, min, max } = summary.concurrency;
     lines.push(`  concurrency auto: ${final} at the end, ${min}–${max} over the run`);
   }
+  if (summary.shard !== null) {
+    const { index, count, otherShards } = summary.shard;
+    lines.push(`  shard ${index}/${count}: ${otherShards} files found were left to the other shards`);
+  }
   if (summary.resultsFile !== null) lines.push(`  results: ${summary.resultsFile}`);
   for (const reason of summary.gateFailures) lines.push(`  gate failed: ${reason}`);
   if (summary.failuresFile !== null) {

@@ -1,6 +1,7 @@
 import { UsageError } from '../shared/errors.js';
 import { IMAGE_EXTENSIONS } from '../shared/media-types.js';
 import type { ListedFile } from './discover.js';
+import type { Shard } from './shard.js';
 import { parseUrlTemplate, type UrlTemplate } from './url-template.js';
 
 export type BodyMode = 'multipart' | 'raw';
@@ -69,6 +70,8 @@ export interface PushOptions {
   readonly filesPerRequest?: number;
   /** With filesPerRequest: the most file bytes in one request (a larger file goes alone); default 8 MiB. */
   readonly maxRequestBytes?: number;
+  /** Push only this share of the files (by a hash of their path under the input root), for N jobs that split a dataset. */
+  readonly shard?: Shard;
   /** Files a second at most, on average, in bursts of up to `concurrency`. */
   readonly rate?: number;
   /** The run fails (exit 1) when more than this fraction (0–1) of its files failed. */
@@ -128,6 +131,8 @@ export interface ResolvedOptions extends CommonSettings {
   readonly dryRun: boolean;
   readonly maxFailureRate: number | undefined;
   readonly failIfP95Ms: number | undefined;
+  /** Not recorded in the failure log: a retry sends every file the log holds. */
+  readonly shard: Shard | undefined;
   readonly settings: RequestSettings;
 }
 
@@ -216,6 +221,12 @@ function checkExtensions(value: readonly string[] | 'all' | undefined): Readonly
   return new Set(list);
 }
 
+function checkShard({ index, count }: Shard): Shard {
+  integer('--shard count', count, 1, 1_000_000);
+  if (!Number.isInteger(index) || index < 1 || index > count) throw new UsageError(`--shard must be K/N with K from 1 to N (got ${index}/${count})`);
+  return { index, count };
+}
+
 /** Several files in one request need one multipart form, one URL for all, and one answer for all. */
 function checkGrouping(body: BodyMode, async: boolean, url: UrlTemplate): void {
   if (body !== 'multipart') throw new UsageError('--files-per-request needs --body multipart: a raw body holds one file');
@@ -284,6 +295,7 @@ export function resolveOptions(options: PushOptions): ResolvedOptions {
     dryRun: options.dryRun ?? false,
     maxFailureRate: options.maxFailureRate === undefined ? undefined : fraction('--max-failure-rate', options.maxFailureRate),
     failIfP95Ms: options.failIfP95Ms === undefined ? undefined : positive('--fail-if-p95', options.failIfP95Ms),
+    shard: options.shard === undefined ? undefined : checkShard(options.shard),
     settings: {
       ...common,
       url: url.text,

@@ -16,6 +16,7 @@ import { MultipartFraming } from './multipart.js';
 import { resolveOptions, type PushOptions, type ResolvedOptions } from './options.js';
 import { OutageGate } from './outage-gate.js';
 import { RateGate } from './rate-gate.js';
+import { inShard, type Shard } from './shard.js';
 import { isOutage, isOverload, isRefusedForContent, isRetryable, retryDelayMs } from './retry-policy.js';
 import { Transport, type Delivery, type GroupDelivery, type JobState } from './transport.js';
 
@@ -37,6 +38,8 @@ export interface Progress {
   serverDown: boolean;
   /** Uploads allowed in flight now (it moves with --concurrency auto). */
   concurrency: number;
+  /** With a shard: files found that belong to the other shards (in no log of this run). */
+  otherShards: number;
 }
 
 /** How one file ended: one line of the results log. */
@@ -89,6 +92,8 @@ export interface PushSummary {
   readonly gateFailures: readonly string[];
   /** Uploads allowed in flight: at the end, and the range over the run (the same three for a fixed concurrency). */
   readonly concurrency: { readonly final: number; readonly min: number; readonly max: number; readonly adaptive: boolean };
+  /** With a shard: which one, and how many files found were left to the other shards (not counted in `total`). */
+  readonly shard: (Shard & { readonly otherShards: number }) | null;
 }
 
 export interface PushHooks {
@@ -165,7 +170,7 @@ class PushRun {
   readonly #latency = new LatencyHistogram();
   readonly #files = new FileAccess();
   readonly #progress: Progress = {
-    discovered: 0, bytesDiscovered: 0, discoveryDone: false, ok: 0, failed: 0, skipped: 0, bytesSent: 0, inFlight: 0, retries: 0, serverDown: false, concurrency: 0,
+    discovered: 0, bytesDiscovered: 0, discoveryDone: false, ok: 0, failed: 0, skipped: 0, bytesSent: 0, inFlight: 0, retries: 0, serverDown: false, concurrency: 0, otherShards: 0,
   };
   readonly #onProgress: (progress: Readonly<Progress>) => void;
   /** Aborted when uploads in flight must end now: the grace period ran out, or a second stop. */
@@ -284,7 +289,8 @@ class PushRun {
       this.#results?.close();
     }
     if (this.#fatal !== undefined) throw this.#fatal;
-    if (this.#progress.discovered === 0 && !this.#stopping) throw this.#nothingFound();
+    // A shard may well be empty when the others are not.
+    if (this.#progress.discovered === 0 && this.#progress.otherShards === 0 && !this.#stopping) throw this.#nothingFound();
     return this.#summary();
   }
 
@@ -334,6 +340,11 @@ class PushRun {
 
   #accept(item: Discovered): void {
     const progress = this.#progress;
+    const { shard } = this.#options;
+    if (shard !== undefined && !inShard(item.rel, shard)) {
+      progress.otherShards++;
+      return;
+    }
     progress.discovered++;
     if (item.kind === 'failed') {
       this.#record(failedResult(item, null, item.error, 0, 0));
@@ -681,6 +692,7 @@ class PushRun {
       stopReason: this.#stopping ? this.#stopReason : null,
       ...(this.#options.dryRun ? { sample: this.#sample } : {}),
       gateFailures: this.#gateFailures(latencyMs.p95),
+      shard: this.#options.shard === undefined ? null : { ...this.#options.shard, otherShards: progress.otherShards },
       concurrency: { final: this.#limit.concurrency, ...(this.#adaptive?.range ?? { min: this.#limit.concurrency, max: this.#limit.concurrency }), adaptive: this.#adaptive !== undefined },
     };
   }

@@ -39,6 +39,26 @@ test('a server that answers 429 above 12 in flight: the limit hovers at 12, neve
   assert.ok(refused < fixedAt64 / 10, `${refused} refusals (a fixed 64 would have ${fixedAt64})`);
 });
 
+test('under a hard limit of 12 the limit sits at 12, probing 13 only now and then', () => {
+  const limiter = new AdaptiveLimit({ min: 1, max: 64, initial: 4 });
+  const { limits, refused } = drive(limiter, 400, () => 10, (n) => n > 12);
+  const settled = limits.slice(100);
+  const atLimit = settled.filter((limit) => limit === 12).length;
+  assert.ok(atLimit >= settled.length * 0.8, `at 12 in ${atLimit} of ${settled.length} rounds: ${settled.join(',')}`);
+  // A probe costs at most one round of refusals: 13 in flight, every one refused in this loop.
+  assert.ok(refused <= 13 * Math.ceil(400 / 16), `${refused} refusals`);
+});
+
+test('when the server\'s limit rises from 12 to 24, the limit follows it up', () => {
+  const limiter = new AdaptiveLimit({ min: 1, max: 64, initial: 4 });
+  let capacity = 12;
+  const refuses = (n: number) => n > capacity;
+  drive(limiter, 150, () => 10, refuses);
+  capacity = 24;
+  const { limits } = drive(limiter, 600, () => 10, refuses);
+  assert.ok(limits.slice(-50).every((limit) => limit >= 18 && limit <= 25), `the last rounds: ${limits.slice(-50).join(',')}`);
+});
+
 test('a fast sink that never pushes back: the limit climbs to its maximum', () => {
   const limiter = new AdaptiveLimit({ min: 1, max: 64, initial: 4 });
   const { limits } = drive(limiter, 60, () => 2, () => false);
