@@ -3,7 +3,7 @@ import type { PushOptions } from '../client/options.js';
 
 /** The flags both `imgpush` and `imgpush retry` take, as commander gives them. */
 export interface RunFlags {
-  url?: string;
+  url?: string[];
   concurrency?: number | 'auto';
   maxConcurrency?: number;
   method?: string;
@@ -104,7 +104,7 @@ function extensions(value: string): string[] | 'all' {
 /** Adds the request, filter and output flags to a command; defaults are shown, but applied by the library. */
 export function addRunFlags(command: Command): Command {
   return command
-    .option('-u, --url <url>', 'where to send each file; may hold {path}, {name}, {stem}, {ext}')
+    .option('-u, --url <url>', 'where to send each file; may hold {path}, {name}, {stem}, {ext}; repeat it to spread uploads over several servers', collect)
     .option('-c, --concurrency <n>', 'uploads in flight at once, or auto to find it as the run goes (default: 8)', (value: string) => (value === 'auto' ? 'auto' : wholeNumber(value)))
     .option('--max-concurrency <n>', 'with --concurrency auto: the most in flight (default: 64)', wholeNumber)
     .option('-X, --method <method>', 'HTTP method, POST or PUT (default: POST)')
@@ -140,9 +140,9 @@ export function addRunFlags(command: Command): Command {
 }
 
 /** The request and output options of flags, leaving out those the user did not give. */
-export function toPushOptions(flags: RunFlags): Omit<PushOptions, 'url'> & { url?: string } {
+export function toPushOptions(flags: RunFlags): Omit<PushOptions, 'url'> & { url?: PushOptions['url'] } {
   const options: Record<string, unknown> = {
-    url: flags.url,
+    url: flags.url?.length === 1 ? flags.url[0] : flags.url,
     concurrency: flags.concurrency,
     maxConcurrency: flags.maxConcurrency,
     method: flags.method?.toUpperCase(),
@@ -174,5 +174,5 @@ export function toPushOptions(flags: RunFlags): Omit<PushOptions, 'url'> & { url
     dryRun: flags.dryRun,
   };
   for (const key of Object.keys(options)) if (options[key] === undefined) delete options[key];
-  return options as Omit<PushOptions, 'url'> & { url?: string };
+  return options as Omit<PushOptions, 'url'> & { url?: PushOptions['url'] };
 }

@@ -62,6 +62,11 @@ export function formatSummary(summary: PushSummary, retryCommand: string): strin
     const { final, min, max } = summary.concurrency;
     lines.push(`  concurrency auto: ${final} at the end, ${min}–${max} over the run`);
   }
+  if (summary.origins.length > 1) {
+    for (const origin of summary.origins) {
+      lines.push(`  ${origin.url}: ${origin.ok} uploaded, ${origin.failedAttempts} failed attempts, latency p50 ${origin.latencyMs.p50} ms, p95 ${origin.latencyMs.p95} ms`);
+    }
+  }
   if (summary.shard !== null) {
     const { index, count, otherShards } = summary.shard;
     lines.push(`  shard ${index}/${count}: ${otherShards} files found were left to the other shards`);

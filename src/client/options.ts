@@ -14,8 +14,8 @@ export interface PushOptions {
   readonly inputs?: readonly string[];
   /** More paths, as a list arrives: stdin, `--files-from`, a failure log. Sent whatever their extension. */
   readonly listed?: AsyncIterable<string | ListedFile>;
-  /** Where files go; may hold `{path}`, `{name}`, `{stem}`, `{ext}`. */
-  readonly url: string;
+  /** Where files go; may hold `{path}`, `{name}`, `{stem}`, `{ext}`. Several: uploads are spread over them (see OriginSet). */
+  readonly url: string | readonly string[];
   /** Default POST. */
   readonly method?: Method;
   /** `multipart` (default): one file per request in field `field`; `raw`: the bytes alone. */
@@ -106,7 +106,8 @@ interface CommonSettings {
 
 /** The request settings a failure log records, so `imgpush retry` sends the same way. */
 export interface RequestSettings extends CommonSettings {
-  readonly url: string;
+  /** As given: one URL, or several. */
+  readonly url: string | readonly string[];
   /** Header values that may be secrets are recorded as null. */
   readonly headers: ReadonlyArray<readonly [string, string | null]>;
   /** Whether a token was sent (never the token). */
@@ -118,7 +119,8 @@ export interface RequestSettings extends CommonSettings {
 export interface ResolvedOptions extends CommonSettings {
   readonly inputs: readonly string[];
   readonly listed: AsyncIterable<string | ListedFile> | undefined;
-  readonly url: UrlTemplate;
+  /** One or more, each on its own server. */
+  readonly urls: readonly UrlTemplate[];
   /** Lower-case names, authorization included. */
   readonly headers: Readonly<Record<string, string>>;
   readonly extensions: ReadonlySet<string> | null;
@@ -228,10 +230,19 @@ function checkShard({ index, count }: Shard): Shard {
 }
 
 /** Several files in one request need one multipart form, one URL for all, and one answer for all. */
-function checkGrouping(body: BodyMode, async: boolean, url: UrlTemplate): void {
+function checkUrls(given: string | readonly string[] | undefined): UrlTemplate[] {
+  const list = typeof given === 'string' ? [given] : given ?? [];
+  if (list.length === 0 || list.some((text) => typeof text !== 'string' || text === '')) throw new UsageError('--url is required (where to send the files)');
+  const urls = list.map(parseUrlTemplate);
+  const origins = new Set(urls.map((url) => url.origin));
+  if (origins.size < urls.length) throw new UsageError('--url names the same server twice: give each server (scheme, host and port) once', 'IMGPUSH_BAD_URL');
+  return urls;
+}
+
+function checkGrouping(body: BodyMode, async: boolean, urls: readonly UrlTemplate[]): void {
   if (body !== 'multipart') throw new UsageError('--files-per-request needs --body multipart: a raw body holds one file');
   if (async) throw new UsageError('--files-per-request cannot be used with --async: a job holds one file');
-  if (url.perFile) throw new UsageError('--files-per-request cannot be used with placeholders in --url: the files of a request share one URL');
+  if (urls.some((url) => url.perFile)) throw new UsageError('--files-per-request cannot be used with placeholders in --url: the files of a request share one URL');
 }
 
 /**
@@ -243,8 +254,7 @@ export function resolveOptions(options: PushOptions): ResolvedOptions {
   if (inputs.length === 0 && options.listed === undefined) {
     throw new UsageError('nothing to upload: name files, folders or glob patterns, or - to read paths from stdin', 'IMGPUSH_NO_INPUT');
   }
-  if (typeof options.url !== 'string' || options.url === '') throw new UsageError('--url is required (where to send the files)');
-  const url = parseUrlTemplate(options.url);
+  const urls = checkUrls(options.url);
   const method = oneOf('--method', (options.method ?? DEFAULTS.method).toUpperCase(), ['POST', 'PUT'] as const);
   const body = oneOf('--body', options.body ?? DEFAULTS.body, ['multipart', 'raw'] as const);
   const field = options.field ?? DEFAULTS.field;
@@ -268,7 +278,7 @@ export function resolveOptions(options: PushOptions): ResolvedOptions {
   if (retryMaxDelayMs < retryMinDelayMs) throw new UsageError('--retry-max-delay must not be shorter than --retry-min-delay');
   const extensions = checkExtensions(options.extensions);
   const filesPerRequest = integer('--files-per-request', options.filesPerRequest ?? DEFAULTS.filesPerRequest, 1, 1000);
-  if (filesPerRequest > 1) checkGrouping(body, options.async ?? false, url);
+  if (filesPerRequest > 1) checkGrouping(body, options.async ?? false, urls);
   const common: CommonSettings = {
     method, body, field, form, concurrency, adaptive, timeoutMs, connectTimeoutMs, retries, retryMinDelayMs, retryMaxDelayMs,
     maxOutageMs: duration('--max-outage', options.maxOutageMs ?? DEFAULTS.maxOutageMs, 0),
@@ -283,7 +293,7 @@ export function resolveOptions(options: PushOptions): ResolvedOptions {
     ...common,
     inputs,
     listed: options.listed,
-    url,
+    urls,
     headers,
     extensions,
     out: options.out,
@@ -298,7 +308,7 @@ export function resolveOptions(options: PushOptions): ResolvedOptions {
     shard: options.shard === undefined ? undefined : checkShard(options.shard),
     settings: {
       ...common,
-      url: url.text,
+      url: options.url,
       headers: headerPairs.map(([name, value]) => [name, SECRET_HEADER.test(name) ? null : value] as const),
       token: options.token !== undefined,
       extensions: extensions === null ? 'all' : [...extensions],

@@ -14,6 +14,7 @@ import { JsonlWriter } from './jsonl-writer.js';
 import { LatencyHistogram, type LatencySummary } from './latency.js';
 import { MultipartFraming } from './multipart.js';
 import { resolveOptions, type PushOptions, type ResolvedOptions } from './options.js';
+import type { Origin, OriginSummary } from './origins.js';
 import { OutageGate } from './outage-gate.js';
 import { RateGate } from './rate-gate.js';
 import { inShard, type Shard } from './shard.js';
@@ -92,6 +93,8 @@ export interface PushSummary {
   readonly gateFailures: readonly string[];
   /** Uploads allowed in flight: at the end, and the range over the run (the same three for a fixed concurrency). */
   readonly concurrency: { readonly final: number; readonly min: number; readonly max: number; readonly adaptive: boolean };
+  /** Per server (--url), in the order given: files uploaded through it, attempts that failed there, latency. */
+  readonly origins: readonly OriginSummary[];
   /** With a shard: which one, and how many files found were left to the other shards (not counted in `total`). */
   readonly shard: (Shard & { readonly otherShards: number }) | null;
 }
@@ -189,6 +192,8 @@ class PushRun {
   #packing: DiscoveredFile[] = [];
   #packingBytes = 0;
   #packingTimer: NodeJS.Timeout | undefined;
+  /** Failures of a server while another was up to take the request (see #unreachable). */
+  readonly #failedOver = new WeakSet<object>();
   #started = 0;
   #scheduled = 0;
   #finished = 0;
@@ -219,7 +224,7 @@ class PushRun {
     // Every backoff in progress listens to this signal: more than Node's default of 10 is expected.
     setMaxListeners(0, this.#inFlight.signal);
     this.#transport = new Transport({
-      url: options.url,
+      urls: options.urls,
       method: options.method,
       framing: options.body === 'multipart' ? new MultipartFraming(options.field, options.form) : undefined,
       headers: options.headers,
@@ -392,9 +397,8 @@ class PushRun {
 
   /** One file, from its first attempt to its line in the logs. Never rejects. */
   readonly #uploadOne = async (file: DiscoveredFile): Promise<void> => {
-    const url = this.#transport.urlFor(file.rel);
     if (this.#stopping) {
-      this.#finish(failedResult(file, url, new InterruptedError(false, this.#stopReason), 0, 0));
+      this.#finish(failedResult(file, this.#transport.urlFor(file.rel), new InterruptedError(false, this.#stopReason), 0, 0));
       return;
     }
     this.#progress.inFlight++;
@@ -406,7 +410,7 @@ class PushRun {
       // A job an earlier run left pending is fetched; only a job the server no longer knows means sending the file again.
       let delivery = job === undefined ? undefined : await this.#awaitJob(job, file.size);
       if (delivery === undefined) {
-        delivery = await this.#withRetries(() => this.#transport.send(file.path, file.rel), tally);
+        delivery = await this.#withRetries((origin) => this.#transport.send(origin, file.path, file.rel), tally);
         if (this.#options.async) {
           job = delivery.job;
           if (job === undefined) throw new ImgpushError('IMGPUSH_NOT_A_JOB', `--async: the server answered ${delivery.status} without a Location header; is --url a jobs endpoint (such as /v1/jobs)?`);
@@ -414,9 +418,10 @@ class PushRun {
           if (delivery === undefined) throw new ImgpushError('IMGPUSH_JOB_GONE', `the server no longer knows job ${job} (expired?)`);
         }
       }
-      this.#finish(uploadedResult(file, url, delivery.status, delivery.bytes, delivery.response, tally));
+      if (tally.origin !== undefined) tally.origin.ok++;
+      this.#finish(uploadedResult(file, this.#transport.urlFor(file.rel, tally.origin), delivery.status, delivery.bytes, delivery.response, tally));
     } catch (error) {
-      const failed = failedResult(file, url, error, tally.attempts, tally.ms);
+      const failed = failedResult(file, this.#transport.urlFor(file.rel, tally.origin), error, tally.attempts, tally.ms);
       this.#finish(job === undefined || error instanceof ImgpushError && error.code === 'IMGPUSH_JOB_FAILED' ? failed : { ...failed, job });
     } finally {
       this.#progress.inFlight--;
@@ -431,8 +436,8 @@ class PushRun {
    */
   readonly #uploadGroup = async (files: DiscoveredFile[]): Promise<void> => {
     const first = files[0] as DiscoveredFile;
-    const url = this.#transport.urlFor(first.rel);
     if (this.#stopping) {
+      const url = this.#transport.urlFor(first.rel);
       for (const file of files) this.#finish(failedResult(file, url, new InterruptedError(false, this.#stopReason), 0, 0));
       return;
     }
@@ -441,22 +446,27 @@ class PushRun {
     const tally: Tally = { attempts: 0, ms: 0 };
     let delivery: GroupDelivery;
     try {
-      delivery = await this.#withRetries(() => this.#transport.sendGroup(files.map((file) => file.path), first.rel), tally);
+      delivery = await this.#withRetries((origin) => this.#transport.sendGroup(origin, files.map((file) => file.path), first.rel), tally);
     } catch (error) {
       this.#progress.inFlight -= files.length;
       if (files.length > 1 && isRefusedForContent(error) && !this.#stopping) {
         for (const file of files) await this.#uploadOne(file);
         return;
       }
-      for (const file of files) this.#finish(failedResult(file, url, error, tally.attempts, tally.ms));
+      const at = this.#transport.urlFor(first.rel, tally.origin);
+      for (const file of files) this.#finish(failedResult(file, at, error, tally.attempts, tally.ms));
       return;
     }
     this.#progress.inFlight -= files.length;
+    const at = this.#transport.urlFor(first.rel, tally.origin);
     files.forEach((file, index) => {
       const outcome = delivery.files[index];
-      this.#finish(outcome === undefined || outcome instanceof ImgpushError
-        ? failedResult(file, url, outcome, tally.attempts, 0)
-        : uploadedResult(file, url, delivery.status ?? 0, outcome.bytes, outcome.response, tally));
+      if (outcome === undefined || outcome instanceof ImgpushError) {
+        this.#finish(failedResult(file, at, outcome, tally.attempts, 0));
+      } else {
+        if (tally.origin !== undefined) tally.origin.ok++;
+        this.#finish(uploadedResult(file, at, delivery.status ?? 0, outcome.bytes, outcome.response, tally));
+      }
     });
   };
 
@@ -473,30 +483,39 @@ class PushRun {
    * left. Each attempt waits at the outage gate, and tells the latency
    * histogram and the adaptive limit how it went; `tally` counts them.
    */
-  async #withRetries<T extends { readonly status: number | null }>(send: () => Promise<T>, tally: Tally): Promise<T> {
+  async #withRetries<T extends { readonly status: number | null }>(send: (origin: Origin) => Promise<T>, tally: Tally): Promise<T> {
+    const origins = this.#transport.origins;
     const attempt = async (): Promise<T> => {
       const closed = this.#gate.admit();
       if (closed !== undefined) await closed;
       tally.attempts++;
       if (this.#inFlight.signal.aborted) throw new InterruptedError(false, this.#stopReason);
+      const origin = origins.pick();
+      tally.origin = origin;
+      origin.inFlight++;
       const started = performance.now();
       let answered = false;
+      let ok = false;
       let overloaded = false;
       try {
-        const delivery = await send();
+        const delivery = await send(origin);
         // A request of files none of which could be read was never sent.
-        answered = delivery.status !== null;
+        answered = ok = delivery.status !== null;
         if (answered) this.#gate.answered();
         return delivery;
       } catch (error) {
         answered = error instanceof HttpStatusError;
-        if (isOutage(error)) this.#gate.failedToReach((error as Error).message);
+        if (isOutage(error)) this.#unreachable(origin, error as Error);
         else if (answered) this.#gate.answered();
         overloaded = isOverload(error);
         throw error;
       } finally {
+        origin.inFlight--;
         tally.ms = performance.now() - started;
-        if (answered) this.#latency.record(tally.ms);
+        if (answered) {
+          this.#latency.record(tally.ms);
+          origins.answered(origin, tally.ms, ok);
+        }
         if (answered || overloaded) this.#adapt(tally.ms, overloaded);
       }
     };
@@ -565,8 +584,22 @@ class PushRun {
     }
   }
 
-  /** A failure while the server is down is the outage's, not the file's: it does not use up the file's retries. */
+  /**
+   * A server not there: with several, another takes the request while this
+   * one is left alone; only when none can does the run's outage gate hear of it.
+   */
+  #unreachable(origin: Origin, error: Error): void {
+    if (this.#transport.origins.unreachable(origin)) this.#failedOver.add(error);
+    else this.#gate.failedToReach(error.message);
+  }
+
+  /**
+   * A failure while the server is down is the outage's, not the file's, and
+   * one that another server can make good is the server's: neither uses up
+   * the file's retries.
+   */
   #consumesRetry(error: unknown): boolean {
+    if (typeof error === 'object' && error !== null && this.#failedOver.has(error)) return false;
     return !(this.#gate.down && isOutage(error));
   }
 
@@ -692,6 +725,7 @@ class PushRun {
       stopReason: this.#stopping ? this.#stopReason : null,
       ...(this.#options.dryRun ? { sample: this.#sample } : {}),
       gateFailures: this.#gateFailures(latencyMs.p95),
+      origins: this.#transport.origins.all.map((origin) => origin.summary()),
       shard: this.#options.shard === undefined ? null : { ...this.#options.shard, otherShards: progress.otherShards },
       concurrency: { final: this.#limit.concurrency, ...(this.#adaptive?.range ?? { min: this.#limit.concurrency, max: this.#limit.concurrency }), adaptive: this.#adaptive !== undefined },
     };
@@ -702,6 +736,8 @@ class PushRun {
 interface Tally {
   attempts: number;
   ms: number;
+  /** Where the last attempt went. */
+  origin?: Origin;
 }
 
 function uploadedResult(file: DiscoveredFile, url: string, status: number, bytes: number, response: unknown, { attempts, ms }: Tally): FileResult {

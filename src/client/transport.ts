@@ -3,6 +3,7 @@ import { Pool, type Dispatcher } from 'undici';
 import { HttpStatusError, InterruptedError, toNetworkError, type FileReadError } from './errors.js';
 import type { MultipartFraming } from './multipart.js';
 import type { FileAccess } from './file-access.js';
+import { Origin, OriginSet } from './origins.js';
 import { FileBodyReader } from './request-body.js';
 import { parseRetryAfter } from './retry-policy.js';
 import type { UrlTemplate } from './url-template.js';
@@ -12,7 +13,8 @@ const MAX_JSON_BYTES = 1024 * 1024;
 const MAX_TEXT_CHARS = 4096;
 
 export interface TransportSettings {
-  readonly url: UrlTemplate;
+  /** One or several servers (--url repeated): see OriginSet. */
+  readonly urls: readonly UrlTemplate[];
   readonly method: 'POST' | 'PUT';
   /** Set for multipart bodies; raw bodies are the file's bytes alone. */
   readonly framing: MultipartFraming | undefined;
@@ -34,7 +36,7 @@ export interface Delivery {
   readonly response: unknown;
   /** The file's bytes sent in the request that succeeded. */
   readonly bytes: number;
-  /** Where the server said the file's job is (a 202 with Location), as a path on the same origin. */
+  /** Where the server said the file's job is (a 202 with Location): a path, or with several servers a whole URL. */
   readonly job?: string;
 }
 
@@ -59,8 +61,8 @@ export interface JobState {
  * unbounded). Every answer's body is read or dumped so sockets are reused.
  */
 export class Transport {
+  readonly origins: OriginSet;
   readonly #settings: TransportSettings;
-  readonly #pool: Pool;
   readonly #files: FileBodyReader;
   /** Headers by the body's content type, built once: the per-file path only adds content-length for streams. */
   readonly #headersByType = new Map<string, Record<string, string>>();
@@ -69,18 +71,18 @@ export class Transport {
   constructor(settings: TransportSettings) {
     this.#settings = settings;
     this.#files = new FileBodyReader(settings.files, settings.framing, settings.streamThresholdBytes);
-    this.#pool = new Pool(settings.url.origin, {
+    this.origins = new OriginSet(settings.urls.map((url) => new Origin(url, new Pool(url.origin, {
       connections: settings.connections,
       pipelining: 1,
       headersTimeout: settings.timeoutMs,
       bodyTimeout: settings.timeoutMs,
       connect: { timeout: settings.connectTimeoutMs },
-    });
+    }))));
   }
 
-  /** The URL a file goes to, for logs. */
-  urlFor(rel: string): string {
-    return this.#settings.url.origin + this.#settings.url.pathFor(rel);
+  /** The URL a file goes to on `origin` (by default the first), for logs. */
+  urlFor(rel: string, origin = this.origins.all[0] as Origin): string {
+    return origin.url.origin + origin.url.pathFor(rel);
   }
 
   /**
@@ -88,11 +90,11 @@ export class Transport {
    * NetworkError when there was no answer, FileReadError/FileChangedError
    * when the file could not be read, InterruptedError once cancelled.
    */
-  async send(path: string, rel: string): Promise<Delivery> {
+  async send(origin: Origin, path: string, rel: string): Promise<Delivery> {
     const body = await this.#files.read(path);
-    const answer = await this.#exchange(this.#settings.url.pathFor(rel), this.#settings.framing?.contentType ?? body.fileType, body.data, body.length);
+    const answer = await this.#exchange(origin, rel, this.#settings.framing?.contentType ?? body.fileType, body.data, body.length);
     const location = answer.status === 202 ? answer.location : undefined;
-    const job = typeof location === 'string' ? new URL(location, this.#settings.url.origin).pathname : undefined;
+    const job = typeof location === 'string' ? this.#jobPlace(new URL(location, origin.url.origin)) : undefined;
     return { status: answer.status, response: answer.response, bytes: body.fileBytes, ...(job === undefined ? {} : { job }) };
   }
 
@@ -101,13 +103,13 @@ export class Transport {
    * does for the request. A file that cannot be opened is left out of the
    * request, with its reason in the answer's place.
    */
-  async sendGroup(paths: readonly string[], rel: string): Promise<GroupDelivery> {
+  async sendGroup(origin: Origin, paths: readonly string[], rel: string): Promise<GroupDelivery> {
     const body = await this.#files.readGroup(paths);
     let status: number | null = null;
     let answers: unknown[] = [];
     if (body.data !== undefined) {
       const framing = this.#settings.framing as MultipartFraming;
-      const answer = await this.#exchange(this.#settings.url.pathFor(rel), framing.contentType, body.data, body.data.length);
+      const answer = await this.#exchange(origin, rel, framing.contentType, body.data, body.data.length);
       status = answer.status;
       answers = answerPerFile(answer.response, body.files.filter((file) => typeof file === 'number').length);
     }
@@ -115,16 +117,16 @@ export class Transport {
     return { status, files: body.files.map((file) => (typeof file === 'number' ? { bytes: file, response: answers[next++] } : file)) };
   }
 
-  /** One request and its whole answer; a non-2xx answer throws HttpStatusError. */
-  async #exchange(path: string, contentType: string, data: Buffer | Readable, length: number): Promise<{ status: number; response: unknown; location: unknown }> {
+  /** One request of file `rel`'s and its whole answer; a non-2xx answer throws HttpStatusError. */
+  async #exchange(origin: Origin, rel: string, contentType: string, data: Buffer | Readable, length: number): Promise<{ status: number; response: unknown; location: unknown }> {
     let headers = this.#headersFor(contentType);
     // undici sets content-length itself for a Buffer, not for a stream.
     if (data instanceof Readable) headers = { ...headers, 'content-length': String(length) };
     let answer: Dispatcher.ResponseData;
     try {
-      answer = await this.#pool.request({ path, method: this.#settings.method, headers, body: data });
+      answer = await origin.pool.request({ path: origin.url.pathFor(rel), method: this.#settings.method, headers, body: data });
     } catch (error) {
-      throw this.#failure(error);
+      throw this.#failure(error, origin);
     } finally {
       if (data instanceof Readable) data.destroy();
     }
@@ -134,7 +136,7 @@ export class Transport {
       if (ok && !this.#settings.keepResponses) await answer.body.dump();
       else response = await readAnswer(answer);
     } catch (error) {
-      throw this.#failure(error);
+      throw this.#failure(error, origin);
     }
     if (ok) return { status: answer.statusCode, response, location: answer.headers.location };
     const retryAfter = parseRetryAfter(answer.headers['retry-after']);
@@ -143,17 +145,20 @@ export class Transport {
 
   /** Asks a job's URL how the job stands. A 404 means the job is gone (expired, or never known). */
   async poll(job: string): Promise<JobState> {
+    const place = new URL(job, this.origins.all[0]?.url.origin);
+    const origin = this.origins.all.find((candidate) => candidate.url.origin === place.origin);
+    if (origin === undefined) return { status: 'gone' };
     let answer: Dispatcher.ResponseData;
     try {
-      answer = await this.#pool.request({ path: job, method: 'GET', headers: this.#settings.headers });
+      answer = await origin.pool.request({ path: place.pathname + place.search, method: 'GET', headers: this.#settings.headers });
     } catch (error) {
-      throw this.#failure(error);
+      throw this.#failure(error, origin);
     }
     let body: unknown;
     try {
       body = await readAnswer(answer);
     } catch (error) {
-      throw this.#failure(error);
+      throw this.#failure(error, origin);
     }
     if (answer.statusCode === 404) return { status: 'gone' };
     const retryAfterMs = parseRetryAfter(answer.headers['retry-after']);
@@ -168,12 +173,17 @@ export class Transport {
    * them what a per-request AbortSignal would, without a listener per request.
    */
   cancel(): void {
-    this.#cancelled ??= this.#pool.destroy(new InterruptedError(true));
+    this.#cancelled ??= Promise.all(this.origins.all.map((origin) => origin.pool.destroy(new InterruptedError(true)))).then(() => {});
   }
 
-  /** Closes the pool once its requests are done (at once after cancel()). */
+  /** Closes the pools once their requests are done (at once after cancel()). */
   async close(): Promise<void> {
-    await (this.#cancelled ?? this.#pool.close());
+    await (this.#cancelled ?? Promise.all(this.origins.all.map((origin) => origin.pool.close())));
+  }
+
+  /** A job's place as the failure log keeps it: its path, or with several servers its whole URL, since only its server knows it. */
+  #jobPlace(url: URL): string {
+    return this.origins.all.length === 1 ? url.pathname + url.search : url.href;
   }
 
   #headersFor(contentType: string): Record<string, string> {
@@ -185,10 +195,10 @@ export class Transport {
     return headers;
   }
 
-  #failure(error: unknown): Error {
+  #failure(error: unknown, origin: Origin): Error {
     if (this.#cancelled !== undefined) return new InterruptedError(true);
-    const { url, timeoutMs, connectTimeoutMs } = this.#settings;
-    return toNetworkError(error, url.host, timeoutMs, connectTimeoutMs);
+    const { timeoutMs, connectTimeoutMs } = this.#settings;
+    return toNetworkError(error, origin.url.host, timeoutMs, connectTimeoutMs);
   }
 }
 
