@@ -309,7 +309,8 @@ export function buildApp(options: AppOptions, state: AppState): FastifyInstance 
     v2.setErrorHandler((error, _request, reply) => sendV2Error(reply, (error as { code?: unknown }).code === 'FST_ERR_CTP_BODY_TOO_LARGE' ? tooLarge : error));
     v2.setNotFoundHandler((request, reply) => sendV2Error(reply, new ServerError(404, 'IMGPUSH_NOT_FOUND', `no route ${request.method} ${request.url}`)));
 
-    v2.get('/', async () => serverMetadata());
+    const server = serverMetadata();
+    v2.get('/', async () => server);
     for (const path of ['/models/:name', '/models/:name/versions/:version']) {
       v2.get(path, async (request) => {
         assertReady(state);

@@ -64,7 +64,7 @@ function packageVersion(): string {
   return 'unknown';
 }
 
-/** GET /v2. */
+/** GET /v2 (read once: it reads package.json). */
 export function serverMetadata(): object {
   return { name: 'imgpush', version: packageVersion(), extensions: ['binary_tensor_data'] };
 }
