@@ -1,15 +1,16 @@
-import { createHash, timingSafeEqual } from 'node:crypto';
+import { timingSafeEqual } from 'node:crypto';
 import { createServer } from 'node:http';
 import { setTimeout as delay } from 'node:timers/promises';
 import { request } from 'undici';
 import multipart from '@fastify/multipart';
 import Fastify, { type FastifyInstance, type FastifyReply, type FastifyRequest } from 'fastify';
-import { sniffImageType } from '../shared/image-type.js';
+import { HEADER_LENGTH, InferenceProtocolError } from '../shared/inference-protocol.js';
 import type { Batcher, BatcherOptions } from './batcher.js';
 import { ServerError } from './errors.js';
+import { encodeInferAnswer, inferBodyLimit, MODEL_VERSION, modelMetadata, parseInferRequest, serverMetadata } from './inference-protocol.js';
 import type { ServerMetrics } from './metrics.js';
 import type { Model } from './model.js';
-import { prepareImage } from './preprocess.js';
+import { allPredictions, DEFAULT_TOP_K, predict, type Prediction, type Upload } from './prediction.js';
 import { RateLimiter } from './rate-limit.js';
 import { ResultCache } from './result-cache.js';
 import { JobStore, type Job } from './jobs.js';
@@ -24,7 +25,7 @@ export interface AppOptions {
   readonly token?: string | undefined;
   /** Predictions kept by image sha256; 0 turns the cache off. */
   readonly cacheSize: number;
-  /** Requests per second per client address on the prediction routes (429 beyond); undefined: no limit. */
+  /** Requests per second per client address on the prediction routes, v1 and v2 (429 beyond); undefined: no limit. */
   readonly rateLimit?: number | undefined;
   /** The whole request must arrive within this (a slow body cannot hold a connection forever). */
   readonly requestTimeoutMs?: number;
@@ -54,17 +55,6 @@ export interface AppState {
   readonly metrics: ServerMetrics;
 }
 
-interface Upload {
-  readonly name: string;
-  readonly bytes: Buffer;
-}
-
-const DEFAULT_TOP_K = 5;
-
-function round(ms: number): number {
-  return Math.round(ms * 100) / 100;
-}
-
 function topK(query: unknown): number {
   const raw = (query as { top_k?: unknown }).top_k;
   if (raw === undefined) return DEFAULT_TOP_K;
@@ -80,63 +70,6 @@ function isReady(state: AppState): state is AppState & { model: Model; batcher: 
 /** 503 with Retry-After until the model is loaded, and once shutting down. */
 function assertReady(state: AppState): asserts state is AppState & { model: Model; batcher: Batcher } {
   if (!isReady(state)) throw new ServerError(503, 'IMGPUSH_NOT_READY', state.shuttingDown ? 'the server is shutting down' : 'the model is still loading', 1);
-}
-
-/** Every prediction settled (none outlives its request or job), then the first failure thrown, else all the results. */
-async function allPredictions(pending: ReadonlyArray<Promise<Prediction>>): Promise<Prediction[]> {
-  const settled = await Promise.allSettled(pending);
-  const failed = settled.find((outcome): outcome is PromiseRejectedResult => outcome.status === 'rejected');
-  if (failed !== undefined) throw failed.reason;
-  return settled.map((outcome) => (outcome as PromiseFulfilledResult<Prediction>).value);
-}
-
-interface Prediction {
-  readonly name: string;
-  readonly sha256: string;
-  readonly size: number;
-  readonly width: number;
-  readonly height: number;
-  readonly top: ReadonlyArray<{ label: string; score: number }>;
-  readonly cache: boolean;
-  readonly timings: { decodeMs: number; queueMs: number; inferenceMs: number; batchSize: number };
-}
-
-function ranked(output: Float32Array, labels: readonly string[], k: number): Array<{ label: string; score: number }> {
-  return Array.from(output, (score, index) => ({ label: labels[index] ?? `class-${index}`, score }))
-    .sort((a, b) => b.score - a.score)
-    .slice(0, k)
-    .map(({ label, score }) => ({ label, score: Math.round(score * 1e6) / 1e6 }));
-}
-
-/** One image, from its bytes to its labels: sniffed, looked up in the cache, else decoded off the loop, batched, ranked. */
-async function predict(upload: Upload, state: AppState & { model: Model; batcher: Batcher }, cache: ResultCache, k: number): Promise<Prediction> {
-  if (upload.bytes.length === 0) throw new ServerError(400, 'IMGPUSH_EMPTY_FILE', `${upload.name} is empty`);
-  if (sniffImageType(upload.bytes) === undefined) {
-    throw new ServerError(415, 'IMGPUSH_NOT_AN_IMAGE', `${upload.name} is not an image (its first bytes match no JPEG, PNG, GIF, WebP, BMP, TIFF, AVIF or HEIC)`);
-  }
-  const { metrics, model } = state;
-  metrics.uploadBytes.inc(upload.bytes.length);
-  const sha256 = createHash('sha256').update(upload.bytes).digest('hex');
-  const base = { name: upload.name, sha256, size: upload.bytes.length };
-  const hit = cache.get(sha256);
-  metrics.cache.inc({ result: hit === undefined ? 'miss' : 'hit' });
-  if (hit !== undefined) {
-    return { ...base, width: hit.width, height: hit.height, top: ranked(hit.output, model.labels, k), cache: true, timings: { decodeMs: 0, queueMs: 0, inferenceMs: 0, batchSize: 0 } };
-  }
-  const prepared = await prepareImage(upload.bytes, model.image);
-  metrics.imagesDecoded.inc();
-  metrics.decodeSeconds.observe(prepared.decodeMs / 1000);
-  const result = await state.batcher.submit(prepared.input);
-  metrics.queueSeconds.observe(result.queueMs / 1000);
-  cache.set(sha256, { output: result.output, width: prepared.width, height: prepared.height });
-  return {
-    ...base,
-    width: prepared.width,
-    height: prepared.height,
-    top: ranked(result.output, model.labels, k),
-    cache: false,
-    timings: { decodeMs: round(prepared.decodeMs), queueMs: round(result.queueMs), inferenceMs: round(result.inferenceMs), batchSize: result.batchSize },
-  };
 }
 
 /** Whether an Authorization header carries the token, compared in constant time. */
@@ -210,14 +143,49 @@ async function deliverCallback(url: URL, job: Job, log: (message: string) => voi
 
 const CALLBACK_ATTEMPTS = 3;
 
-function sendError(reply: FastifyReply, status: number, code: string, message: string, retryAfterSeconds?: number): void {
+interface ErrorAnswer {
+  readonly status: number;
+  readonly code: string;
+  readonly message: string;
+  readonly retryAfterSeconds?: number | undefined;
+}
+
+/** How any error thrown in a route is answered: its status (500 for none), a stable code, a message. */
+function errorAnswer(error: unknown): ErrorAnswer {
+  if (error instanceof ServerError) return error;
+  const { statusCode, code, message } = error as { statusCode?: number; code?: string; message: string };
+  const status = statusCode !== undefined && statusCode >= 400 && statusCode < 500 ? statusCode : 500;
+  // A multipart body that does not parse is the client's error; the parsers name what went wrong.
+  const clientStatus = status === 406 ? 400 : status;
+  return { status: clientStatus, code: code ?? 'IMGPUSH_SERVER_ERROR', message: clientStatus === 500 ? `internal error: ${message}` : message };
+}
+
+function sendError(reply: FastifyReply, { status, code, message, retryAfterSeconds }: ErrorAnswer): void {
   if (retryAfterSeconds !== undefined) void reply.header('retry-after', String(retryAfterSeconds));
   void reply.code(status).send({ error: { code, message } });
 }
 
+/** The v2 protocol's error body is `{"error": message}`; the code rides along for clients that match on it. */
+function sendV2Error(reply: FastifyReply, error: unknown): void {
+  const { status, code, message, retryAfterSeconds } = error instanceof InferenceProtocolError ? { status: 400, code: error.code, message: error.message } : errorAnswer(error);
+  if (retryAfterSeconds !== undefined) void reply.header('retry-after', String(retryAfterSeconds));
+  // The protocol answers every bad request 400: not an image (415) and undecodable (422) included; the message says which.
+  void reply.code(status === 415 || status === 422 ? 400 : status).send({ error: message, code });
+}
+
+/** The model a v2 path names (and its version, if it names one); 404 for any other. */
+function assertNamed(model: Model, params: unknown): void {
+  const { name, version } = params as { name: string; version?: string };
+  if (name !== model.name) throw new ServerError(404, 'IMGPUSH_NO_SUCH_MODEL', `no model ${JSON.stringify(name)} here: this server serves ${JSON.stringify(model.name)}`);
+  if (version !== undefined && version !== MODEL_VERSION) {
+    throw new ServerError(404, 'IMGPUSH_NO_SUCH_VERSION', `model ${model.name} has no version ${JSON.stringify(version)}: its one version is ${MODEL_VERSION}`);
+  }
+}
+
 /**
  * The reference server's HTTP side. Routes answer 503 until the state has
- * a model; errors are JSON `{error: {code, message}}` with their status.
+ * a model; errors are JSON `{error: {code, message}}` with their status,
+ * except under /v2, where the protocol's `{error: message}` is the rule.
  */
 export function buildApp(options: AppOptions, state: AppState): FastifyInstance {
   const requestTimeout = options.requestTimeoutMs ?? DEFAULT_REQUEST_TIMEOUT_MS;
@@ -233,7 +201,7 @@ export function buildApp(options: AppOptions, state: AppState): FastifyInstance 
   const limiter = options.rateLimit === undefined ? undefined : new RateLimiter(options.rateLimit);
   if (limiter !== undefined) {
     app.addHook('onRequest', async (request) => {
-      if (request.method !== 'POST' || !request.url.startsWith('/v1/')) return;
+      if (request.method !== 'POST' || !(request.url.startsWith('/v1/') || request.url.startsWith('/v2/models/'))) return;
       const wait = limiter.take(request.ip);
       if (wait > 0) throw new ServerError(429, 'IMGPUSH_RATE_LIMITED', `more than ${options.rateLimit} requests a second from ${request.ip} (--rate-limit)`, Math.ceil(wait));
     });
@@ -330,17 +298,46 @@ export function buildApp(options: AppOptions, state: AppState): FastifyInstance 
     return { ready: true };
   });
 
-  app.setNotFoundHandler((request, reply) => sendError(reply, 404, 'IMGPUSH_NOT_FOUND', `no route ${request.method} ${request.url}`));
-  app.setErrorHandler((error, _request, reply) => {
-    if (error instanceof ServerError) {
-      sendError(reply, error.status, error.code, error.message, error.retryAfterSeconds);
-      return;
+  // The Open Inference Protocol (KServe v2 / Triton), in a context of its own: its own error body, and every body read as bytes.
+  void app.register(async (v2) => {
+    // A binary-extension body is JSON followed by tensor data, under whatever Content-Type a client picks: no parser of a type would take it.
+    v2.removeAllContentTypeParsers();
+    v2.addContentTypeParser('*', { parseAs: 'buffer' }, (_request, body, done) => done(null, body));
+    const bodyLimit = inferBodyLimit(options);
+    const tooLarge = new ServerError(413, 'IMGPUSH_BODY_TOO_LARGE',
+      `the body is over ${bodyLimit} bytes, what --max-files ${options.maxFiles} images of --max-file-size ${options.maxFileSize} bytes take in base64`);
+    v2.setErrorHandler((error, _request, reply) => sendV2Error(reply, (error as { code?: unknown }).code === 'FST_ERR_CTP_BODY_TOO_LARGE' ? tooLarge : error));
+    v2.setNotFoundHandler((request, reply) => sendV2Error(reply, new ServerError(404, 'IMGPUSH_NOT_FOUND', `no route ${request.method} ${request.url}`)));
+
+    const server = serverMetadata();
+    v2.get('/', async () => server);
+    for (const path of ['/models/:name', '/models/:name/versions/:version']) {
+      v2.get(path, async (request) => {
+        assertReady(state);
+        assertNamed(state.model, request.params);
+        return modelMetadata(state.model.name);
+      });
+      v2.get(`${path}/ready`, async (request, reply) => {
+        const { name } = request.params as { name: string };
+        if (!isReady(state)) return reply.code(503).send({ name, ready: false });
+        assertNamed(state.model, request.params);
+        return { name, ready: true };
+      });
+      v2.post(`${path}/infer`, { bodyLimit }, async (request, reply) => {
+        assertReady(state);
+        assertNamed(state.model, request.params);
+        const call = parseInferRequest(request.body, request.headers[HEADER_LENGTH], options);
+        const k = call.topK ?? DEFAULT_TOP_K;
+        const predictions = await allPredictions(call.images.map((bytes, i) => predict({ name: `input image ${i}`, bytes }, state, cache, k)));
+        const answer = encodeInferAnswer(call, state.model.name, predictions.map((prediction) => prediction.top));
+        if ('json' in answer) return answer.json;
+        void reply.header('content-type', 'application/octet-stream').header(HEADER_LENGTH, String(answer.headerLength));
+        return reply.send(answer.body);
+      });
     }
-    const { statusCode, code, message } = error as { statusCode?: number; code?: string; message: string };
-    const status = statusCode !== undefined && statusCode >= 400 && statusCode < 500 ? statusCode : 500;
-    // A multipart body that does not parse is the client's error; the parsers name what went wrong.
-    const clientStatus = status === 406 ? 400 : status;
-    sendError(reply, clientStatus, code ?? 'IMGPUSH_SERVER_ERROR', clientStatus === 500 ? `internal error: ${message}` : message);
-  });
+  }, { prefix: '/v2' });
+
+  app.setNotFoundHandler((request, reply) => sendError(reply, { status: 404, code: 'IMGPUSH_NOT_FOUND', message: `no route ${request.method} ${request.url}` }));
+  app.setErrorHandler((error, _request, reply) => sendError(reply, errorAnswer(error)));
   return app;
 }

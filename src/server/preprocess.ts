@@ -20,9 +20,9 @@ export interface PreparedImage {
 /**
  * Decodes and resizes an image with sharp (libvips, in the thread pool:
  * off the event loop) into the model's input. An image that does not
- * decode is a 422, not a crash.
+ * decode is a 422 that calls it by `name`, not a crash.
  */
-export async function prepareImage(bytes: Buffer, spec: ImageSpec): Promise<PreparedImage> {
+export async function prepareImage(bytes: Buffer, spec: ImageSpec, name: string): Promise<PreparedImage> {
   const started = performance.now();
   let pixels: Buffer;
   let width: number;
@@ -34,7 +34,7 @@ export async function prepareImage(bytes: Buffer, spec: ImageSpec): Promise<Prep
     height = metadata.height ?? 0;
     pixels = await image.removeAlpha().toColourspace('srgb').resize(spec.size, spec.size, { fit: 'fill' }).raw().toBuffer();
   } catch (error) {
-    throw new ServerError(422, 'IMGPUSH_UNDECODABLE', `the image does not decode: ${(error as Error).message}`);
+    throw new ServerError(422, 'IMGPUSH_UNDECODABLE', `${name} does not decode: ${(error as Error).message}`);
   }
   const plane = spec.size * spec.size;
   const input = new Float32Array(3 * plane);

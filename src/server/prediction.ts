@@ -1,0 +1,89 @@
+import { createHash } from 'node:crypto';
+import { sniffImageType } from '../shared/image-type.js';
+import type { Batcher } from './batcher.js';
+import { ServerError } from './errors.js';
+import type { ServerMetrics } from './metrics.js';
+import type { Model } from './model.js';
+import { prepareImage } from './preprocess.js';
+import type { ResultCache } from './result-cache.js';
+
+/** Labels per image when a request names no count. */
+export const DEFAULT_TOP_K = 5;
+
+/** One image of a request; `name` is how error messages call it. */
+export interface Upload {
+  readonly name: string;
+  readonly bytes: Buffer;
+}
+
+/** What predicting needs of the server: a loaded model, its batcher, the metrics to count in. */
+export interface Predictor {
+  readonly model: Model;
+  readonly batcher: Batcher;
+  readonly metrics: ServerMetrics;
+}
+
+export interface Prediction {
+  readonly name: string;
+  readonly sha256: string;
+  readonly size: number;
+  readonly width: number;
+  readonly height: number;
+  readonly top: ReadonlyArray<{ label: string; score: number }>;
+  readonly cache: boolean;
+  readonly timings: { decodeMs: number; queueMs: number; inferenceMs: number; batchSize: number };
+}
+
+function round(ms: number): number {
+  return Math.round(ms * 100) / 100;
+}
+
+function ranked(output: Float32Array, labels: readonly string[], k: number): Array<{ label: string; score: number }> {
+  return Array.from(output, (score, index) => ({ label: labels[index] ?? `class-${index}`, score }))
+    .sort((a, b) => b.score - a.score)
+    .slice(0, k)
+    .map(({ label, score }) => ({ label, score: Math.round(score * 1e6) / 1e6 }));
+}
+
+/**
+ * One image, from its bytes to its labels: sniffed, looked up in the cache,
+ * else decoded off the loop, batched, ranked. Every route that predicts
+ * comes through here, so batching, the cache and the metrics see them all.
+ */
+export async function predict(upload: Upload, predictor: Predictor, cache: ResultCache, k: number): Promise<Prediction> {
+  if (upload.bytes.length === 0) throw new ServerError(400, 'IMGPUSH_EMPTY_FILE', `${upload.name} is empty`);
+  if (sniffImageType(upload.bytes) === undefined) {
+    throw new ServerError(415, 'IMGPUSH_NOT_AN_IMAGE', `${upload.name} is not an image (its first bytes match no JPEG, PNG, GIF, WebP, BMP, TIFF, AVIF or HEIC)`);
+  }
+  const { metrics, model } = predictor;
+  metrics.uploadBytes.inc(upload.bytes.length);
+  const sha256 = createHash('sha256').update(upload.bytes).digest('hex');
+  const base = { name: upload.name, sha256, size: upload.bytes.length };
+  const hit = cache.get(sha256);
+  metrics.cache.inc({ result: hit === undefined ? 'miss' : 'hit' });
+  if (hit !== undefined) {
+    return { ...base, width: hit.width, height: hit.height, top: ranked(hit.output, model.labels, k), cache: true, timings: { decodeMs: 0, queueMs: 0, inferenceMs: 0, batchSize: 0 } };
+  }
+  const prepared = await prepareImage(upload.bytes, model.image, upload.name);
+  metrics.imagesDecoded.inc();
+  metrics.decodeSeconds.observe(prepared.decodeMs / 1000);
+  const result = await predictor.batcher.submit(prepared.input);
+  metrics.queueSeconds.observe(result.queueMs / 1000);
+  cache.set(sha256, { output: result.output, width: prepared.width, height: prepared.height });
+  return {
+    ...base,
+    width: prepared.width,
+    height: prepared.height,
+    top: ranked(result.output, model.labels, k),
+    cache: false,
+    timings: { decodeMs: round(prepared.decodeMs), queueMs: round(result.queueMs), inferenceMs: round(result.inferenceMs), batchSize: result.batchSize },
+  };
+}
+
+/** Every prediction settled (none outlives its request or job), then the first failure thrown, else all the results. */
+export async function allPredictions(pending: ReadonlyArray<Promise<Prediction>>): Promise<Prediction[]> {
+  const settled = await Promise.allSettled(pending);
+  const failed = settled.find((outcome): outcome is PromiseRejectedResult => outcome.status === 'rejected');
+  if (failed !== undefined) throw failed.reason;
+  return settled.map((outcome) => (outcome as PromiseFulfilledResult<Prediction>).value);
+}
