@@ -157,18 +157,39 @@ export interface ImageRequestOptions {
  * await request(`${url}/v2/models/builtin:colors/infer`, { method: 'POST', body, headers });
  */
 export function encodeImageRequest(images: readonly Uint8Array[], options: ImageRequestOptions = {}): { body: Buffer; headers: Record<string, string> } {
+  if (options.binaryInput === false) {
+    const data = images.map((image) => Buffer.from(image.buffer, image.byteOffset, image.byteLength).toString('base64'));
+    // The same request, with the images in `data` instead of after the header.
+    const { inputs: [{ parameters: _binary, ...input }], ...request } = imageRequestHeader([], options);
+    return { body: Buffer.from(JSON.stringify({ ...request, inputs: [{ ...input, shape: [images.length], data }] })), headers: { 'content-type': 'application/json' } };
+  }
+  const tensor = encodeBytesTensor(images);
+  const { body, headerLength } = joinBinaryBody(imageRequestHeader(images.map((image) => image.length), options), [tensor]);
+  return { body, headers: { 'content-type': 'application/octet-stream', [HEADER_LENGTH]: String(headerLength) } };
+}
+
+/**
+ * The JSON header of a binary-extension request whose one BYTES input holds
+ * images of these sizes, in order: its binary data is, per image, a 4-byte
+ * length (see lengthPrefix) and the image's bytes.
+ */
+export function imageRequestHeader(sizes: readonly number[], options: ImageRequestOptions = {}): { inputs: [Record<string, unknown>]; [key: string]: unknown } {
   const parameters: Record<string, unknown> = {};
   if (options.topK !== undefined) parameters.top_k = options.topK;
   if (options.binaryOutput === true) parameters.binary_data_output = true;
-  const input = { name: options.inputName ?? 'image', shape: [images.length], datatype: 'BYTES' };
-  const request = { ...(options.id === undefined ? {} : { id: options.id }), ...(Object.keys(parameters).length === 0 ? {} : { parameters }) };
-  if (options.binaryInput === false) {
-    const data = images.map((image) => Buffer.from(image.buffer, image.byteOffset, image.byteLength).toString('base64'));
-    return { body: Buffer.from(JSON.stringify({ ...request, inputs: [{ ...input, data }] })), headers: { 'content-type': 'application/json' } };
-  }
-  const tensor = encodeBytesTensor(images);
-  const { body, headerLength } = joinBinaryBody({ ...request, inputs: [{ ...input, parameters: { binary_data_size: tensor.length } }] }, [tensor]);
-  return { body, headers: { 'content-type': 'application/octet-stream', [HEADER_LENGTH]: String(headerLength) } };
+  const binarySize = sizes.reduce((total, size) => total + LENGTH_PREFIX + size, 0);
+  return {
+    ...(options.id === undefined ? {} : { id: options.id }),
+    ...(Object.keys(parameters).length === 0 ? {} : { parameters }),
+    inputs: [{ name: options.inputName ?? 'image', shape: [sizes.length], datatype: 'BYTES', parameters: { binary_data_size: binarySize } }],
+  };
+}
+
+/** The 4-byte little-endian length that goes before a BYTES element of `size` bytes in binary layout. */
+export function lengthPrefix(size: number): Buffer {
+  const prefix = Buffer.allocUnsafe(LENGTH_PREFIX);
+  prefix.writeUInt32LE(size, 0);
+  return prefix;
 }
 
 function isRecord(value: unknown): value is Record<string, unknown> {
