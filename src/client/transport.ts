@@ -1,10 +1,13 @@
 import { Readable } from 'node:stream';
-import { Pool, type Dispatcher } from 'undici';
-import { HttpStatusError, InterruptedError, toNetworkError } from './errors.js';
+import type { Dispatcher } from 'undici';
+import { createDispatcher } from './dispatcher.js';
+import { HttpStatusError, InterruptedError, toNetworkError, type NetworkContext } from './errors.js';
 import type { MultipartFraming } from './multipart.js';
 import type { FileAccess } from './file-access.js';
 import { FileBodyReader } from './request-body.js';
+import type { Proxy } from './proxy.js';
 import { parseRetryAfter } from './retry-policy.js';
+import type { TlsContext } from './tls-context.js';
 import type { UrlTemplate } from './url-template.js';
 
 /** JSON answers up to this size are parsed for the results log; anything else is kept as text cut at 4 KB. */
@@ -21,6 +24,11 @@ export interface TransportSettings {
   readonly connections: number;
   readonly timeoutMs: number;
   readonly connectTimeoutMs: number;
+  readonly http2: boolean;
+  readonly tls: TlsContext | undefined;
+  readonly proxy: Proxy | undefined;
+  /** A client certificate was given (--cert). */
+  readonly clientCertificate: boolean;
   readonly streamThresholdBytes: number;
   /** The run's file calls, shared with discovery. */
   readonly files: FileAccess;
@@ -47,28 +55,35 @@ export interface JobState {
 }
 
 /**
- * Sends one file per request through a keep-alive undici Pool of exactly
- * `connections` sockets (its default is one socket per concurrent request,
- * unbounded). Every answer's body is read or dumped so sockets are reused.
+ * Sends one file per request through the run's dispatcher (see
+ * createDispatcher). Every answer's body is read or dumped so sockets are
+ * reused.
  */
 export class Transport {
   readonly #settings: TransportSettings;
-  readonly #pool: Pool;
+  readonly #dispatcher: Dispatcher;
   readonly #files: FileBodyReader;
   /** Headers by the body's content type, built once: the per-file path only adds content-length for streams. */
   readonly #headersByType = new Map<string, Record<string, string>>();
+  /** The run's headers, with host when through a proxy (see the constructor). */
+  readonly #headers: Readonly<Record<string, string>>;
+  readonly #context: NetworkContext;
   #cancelled: Promise<void> | undefined;
 
   constructor(settings: TransportSettings) {
+    const { url, connections, timeoutMs, connectTimeoutMs, http2, tls, proxy } = settings;
     this.#settings = settings;
     this.#files = new FileBodyReader(settings.files, settings.framing, settings.streamThresholdBytes);
-    this.#pool = new Pool(settings.url.origin, {
-      connections: settings.connections,
-      pipelining: 1,
-      headersTimeout: settings.timeoutMs,
-      bodyTimeout: settings.timeoutMs,
-      connect: { timeout: settings.connectTimeoutMs },
-    });
+    this.#dispatcher = createDispatcher({ origin: url.origin, connections, timeoutMs, connectTimeoutMs, http2, tls, proxy: proxy?.url });
+    // A ProxyAgent writes a missing host header into the object it is given: given here, the shared objects stay as they are.
+    this.#headers = proxy === undefined ? settings.headers : { ...settings.headers, host: url.host };
+    this.#context = {
+      host: url.host,
+      timeoutMs,
+      connectTimeoutMs,
+      proxy: proxy?.shown,
+      withoutClientCertificate: url.origin.startsWith('https:') && !settings.clientCertificate,
+    };
   }
 
   /** The URL a file goes to, for logs. */
@@ -90,7 +105,7 @@ export class Transport {
     if (body.data instanceof Readable) headers = { ...headers, 'content-length': String(body.length) };
     let answer: Dispatcher.ResponseData;
     try {
-      answer = await this.#pool.request({ path: settings.url.pathFor(rel), method: settings.method, headers, body: body.data });
+      answer = await this.#dispatcher.request({ origin: settings.url.origin, path: settings.url.pathFor(rel), method: settings.method, headers, body: body.data });
     } catch (error) {
       throw this.#failure(error);
     } finally {
@@ -117,7 +132,7 @@ export class Transport {
   async poll(job: string): Promise<JobState> {
     let answer: Dispatcher.ResponseData;
     try {
-      answer = await this.#pool.request({ path: job, method: 'GET', headers: this.#settings.headers });
+      answer = await this.#dispatcher.request({ origin: this.#settings.url.origin, path: job, method: 'GET', headers: this.#headers });
     } catch (error) {
       throw this.#failure(error);
     }
@@ -136,22 +151,22 @@ export class Transport {
   }
 
   /**
-   * Ends every request in flight now. Destroying the pool does for all of
+   * Ends every request in flight now. Destroying the dispatcher does for all of
    * them what a per-request AbortSignal would, without a listener per request.
    */
   cancel(): void {
-    this.#cancelled ??= this.#pool.destroy(new InterruptedError(true));
+    this.#cancelled ??= this.#dispatcher.destroy(new InterruptedError(true));
   }
 
-  /** Closes the pool once its requests are done (at once after cancel()). */
+  /** Closes the dispatcher once its requests are done (at once after cancel()). */
   async close(): Promise<void> {
-    await (this.#cancelled ?? this.#pool.close());
+    await (this.#cancelled ?? this.#dispatcher.close());
   }
 
   #headersFor(contentType: string): Record<string, string> {
     let headers = this.#headersByType.get(contentType);
     if (headers === undefined) {
-      headers = { 'content-type': contentType, ...this.#settings.headers };
+      headers = { 'content-type': contentType, ...this.#headers };
       this.#headersByType.set(contentType, headers);
     }
     return headers;
@@ -159,8 +174,7 @@ export class Transport {
 
   #failure(error: unknown): Error {
     if (this.#cancelled !== undefined) return new InterruptedError(true);
-    const { url, timeoutMs, connectTimeoutMs } = this.#settings;
-    return toNetworkError(error, url.host, timeoutMs, connectTimeoutMs);
+    return toNetworkError(error, this.#context);
   }
 }
 
