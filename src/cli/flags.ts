@@ -33,6 +33,12 @@ export interface RunFlags {
   shard?: { index: number; count: number };
   maxFailureRate?: number;
   failIfP95?: number;
+  http2?: boolean;
+  cacert?: string;
+  cert?: string;
+  key?: string;
+  insecure?: boolean;
+  proxy?: string;
   json?: boolean;
   quiet?: boolean;
   verbose?: boolean;
@@ -134,6 +140,12 @@ export function addRunFlags(command: Command): Command {
     .option('--max-failure-rate <rate>', 'exit 1 when more than this share of the files failed: 0.01 or 1%', share)
     .option('--fail-if-p95 <ms>', 'exit 1 when the upload latency p95 is over this many ms', positiveNumber)
     .option('--async', '--url is a jobs endpoint (202 + Location): poll each file\'s job and log its result')
+    .option('--http2', 'offer HTTP/2 to an https:// server (it is negotiated in the TLS handshake)')
+    .option('--cacert <file>', 'also trust the certificate authorities in this PEM file (a private CA)')
+    .option('--cert <file>', 'client certificate (PEM) for a server that asks for one; with --key')
+    .option('--key <file>', 'private key (PEM, no passphrase) of --cert')
+    .option('-k, --insecure', 'do not check the server\'s certificate')
+    .option('--proxy <url>', 'send through this proxy: http://[user:password@]host:port (default: HTTPS_PROXY or HTTP_PROXY, unless NO_PROXY lists the host)')
     .option('--json', 'print the summary as one JSON object on stdout')
     .option('-q, --quiet', 'print nothing but errors')
     .option('--verbose', 'show stack traces of unexpected errors');
@@ -172,6 +184,14 @@ export function toPushOptions(flags: RunFlags): Omit<PushOptions, 'url'> & { url
     maxFailureRate: flags.maxFailureRate,
     failIfP95Ms: flags.failIfP95,
     dryRun: flags.dryRun,
+    http2: flags.http2,
+    cacert: flags.cacert,
+    cert: flags.cert,
+    key: flags.key,
+    insecure: flags.insecure,
+    proxy: flags.proxy,
+    // Read at every run, retries included: a proxy from the environment is never recorded.
+    proxyEnv: process.env,
   };
   for (const key of Object.keys(options)) if (options[key] === undefined) delete options[key];
   return options as Omit<PushOptions, 'url'> & { url?: PushOptions['url'] };

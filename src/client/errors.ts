@@ -24,7 +24,11 @@ export class HttpStatusError extends ImgpushError {
   }
 }
 
-/** The request did not get an answer: refused, reset, timed out, DNS… `code` is the system's or undici's code. */
+/**
+ * The request did not get an answer: refused, reset, timed out, DNS… `code`
+ * is the system's or undici's code, or IMGPUSH_TLS (the TLS handshake
+ * failed), IMGPUSH_PROXY, IMGPUSH_PROXY_AUTH (the proxy turned it down).
+ */
 export class NetworkError extends ImgpushError {
   constructor(code: string, message: string, cause: unknown) {
     super(code, message, { cause });
@@ -86,13 +90,91 @@ const NETWORK_EXPLANATIONS: Readonly<Record<string, (host: string, seconds: numb
   UND_ERR_BODY_TIMEOUT: (host, s) => `${host} stopped sending its answer for ${s} s (--timeout)`,
 };
 
-/** Wraps what undici threw for a request to `host` into a NetworkError whose message a person can act on. */
-export function toNetworkError(error: unknown, host: string, timeoutMs: number, connectTimeoutMs: number): NetworkError {
+const SKIP_CHECK = 'or skip the check with --insecure';
+const untrusted = (host: string): string =>
+  `the TLS certificate of ${host} is not signed by an authority this machine trusts: give that authority's certificate with --cacert FILE, ${SKIP_CHECK}`;
+
+/** Certificate checks that failed on this side, by Node's and OpenSSL's codes, with what to do. */
+const CERTIFICATE_EXPLANATIONS: Readonly<Record<string, (host: string) => string>> = {
+  UNABLE_TO_VERIFY_LEAF_SIGNATURE: untrusted,
+  UNABLE_TO_GET_ISSUER_CERT: untrusted,
+  UNABLE_TO_GET_ISSUER_CERT_LOCALLY: untrusted,
+  SELF_SIGNED_CERT_IN_CHAIN: untrusted,
+  CERT_UNTRUSTED: untrusted,
+  DEPTH_ZERO_SELF_SIGNED_CERT: (host) => `the TLS certificate of ${host} is self-signed: give that certificate with --cacert FILE, ${SKIP_CHECK}`,
+  ERR_TLS_CERT_ALTNAME_INVALID: (host) => `the TLS certificate of ${host} is for other host names: use one it names in --url, ${SKIP_CHECK}`,
+  CERT_HAS_EXPIRED: (host) => `the TLS certificate of ${host} has expired: it must be renewed on the server, ${SKIP_CHECK}`,
+  CERT_NOT_YET_VALID: (host) => `the TLS certificate of ${host} is not valid yet (is this machine's clock right?), ${SKIP_CHECK}`,
+};
+
+/** OpenSSL's alerts from a server that turned down this side's certificate, or its absence. */
+const REFUSED_BY_SERVER = /^ERR_SSL_(SSLV3_ALERT_HANDSHAKE_FAILURE|SSLV3_ALERT_BAD_CERTIFICATE|TLSV13_ALERT_CERTIFICATE_REQUIRED|TLSV1_ALERT_UNKNOWN_CA|SSLV3_ALERT_CERTIFICATE_UNKNOWN|TLSV1_ALERT_ACCESS_DENIED)$/;
+
+function tlsExplanation(code: string, host: string): string | undefined {
+  const certificate = CERTIFICATE_EXPLANATIONS[code];
+  if (certificate !== undefined) return certificate(host);
+  if (REFUSED_BY_SERVER.test(code)) {
+    return `${host} refused the TLS handshake: does it require a client certificate (--cert and --key) from an authority it trusts?`;
+  }
+  if (code === 'ERR_SSL_WRONG_VERSION_NUMBER') return `${host} does not speak TLS on that port: is the URL http:// rather than https://?`;
+  if (/^ERR_SSL_|^ERR_TLS_|CERT/.test(code)) return `the TLS handshake with ${host} failed: check --cacert, --cert and --key, ${SKIP_CHECK}`;
+  return undefined;
+}
+
+/**
+ * How a TLS 1.3 server that wants a client certificate, and got none, shows
+ * to this side: the handshake is over by then, so its alert races the
+ * request, and whichever way the connection fails first is what undici says.
+ */
+const HANG_UPS: ReadonlySet<string> = new Set(['UND_ERR_SOCKET', 'EPIPE', 'ECONNRESET']);
+
+/** How a request went out: what a message about its failure needs to name. */
+export interface NetworkContext {
+  /** host:port of the server. */
+  readonly host: string;
+  readonly timeoutMs: number;
+  readonly connectTimeoutMs: number;
+  /** The proxy requests go through, if any, without user and password. */
+  readonly proxy: string | undefined;
+  /** https:// with no client certificate given: a server that hangs up at once may want one. */
+  readonly withoutClientCertificate: boolean;
+}
+
+/**
+ * A proxy's refusal, read from undici's message: it gives no status field
+ * for a CONNECT that did not answer 200, nor for a 407 to a relayed request.
+ */
+function proxyRefusal(error: unknown): number | undefined {
+  const match = /^Proxy response \((\d{3})\) !== 200|^Proxy Authentication Required \((407)\)/.exec(messageOf(error));
+  return match === null ? undefined : Number(match[1] ?? match[2]);
+}
+
+function proxyError(status: number, { host, proxy }: NetworkContext, error: unknown): NetworkError {
+  const reason = STATUS_CODES[status] === undefined ? '' : ` ${STATUS_CODES[status]}`;
+  if (status === 407) {
+    return new NetworkError('IMGPUSH_PROXY_AUTH', `the proxy ${proxy} answered 407${reason}: give its user and password in the proxy URL (http://user:password@host:port)`, error);
+  }
+  return new NetworkError('IMGPUSH_PROXY', `the proxy ${proxy} answered ${status}${reason} when asked to connect to ${host}`, error);
+}
+
+/**
+ * Wraps what undici threw for a request into a NetworkError whose message a
+ * person can act on. TLS failures get the code IMGPUSH_TLS, with OpenSSL's
+ * reason in the message; a proxy's refusal, IMGPUSH_PROXY or IMGPUSH_PROXY_AUTH.
+ */
+export function toNetworkError(error: unknown, context: NetworkContext): NetworkError {
+  const { host, proxy } = context;
+  const refusal = proxy === undefined ? undefined : proxyRefusal(error);
+  if (refusal !== undefined) return proxyError(refusal, context, error);
   const code = systemCode(error) ?? 'IMGPUSH_NETWORK';
+  const via = proxy === undefined ? '' : ` (through the proxy ${proxy})`;
+  const tls = tlsExplanation(code, host);
+  if (tls !== undefined) return new NetworkError('IMGPUSH_TLS', `${tls} (${code})${via}`, error);
   const explain = NETWORK_EXPLANATIONS[code];
-  const seconds = (code === 'UND_ERR_CONNECT_TIMEOUT' ? connectTimeoutMs : timeoutMs) / 1000;
-  const message = explain === undefined ? `${messageOf(error)} (${host})` : explain(host, seconds);
-  return new NetworkError(code, message, error);
+  const seconds = (code === 'UND_ERR_CONNECT_TIMEOUT' ? context.connectTimeoutMs : context.timeoutMs) / 1000;
+  let message = explain === undefined ? `${messageOf(error)} (${host})` : explain(host, seconds);
+  if (HANG_UPS.has(code) && context.withoutClientCertificate) message += ' (if it requires a client certificate, give --cert and --key)';
+  return new NetworkError(code, message + via, error);
 }
 
 const FILE_EXPLANATIONS: Readonly<Record<string, string>> = {

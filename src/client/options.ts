@@ -1,6 +1,8 @@
+import { resolve } from 'node:path';
 import { UsageError } from '../shared/errors.js';
 import { IMAGE_EXTENSIONS } from '../shared/media-types.js';
 import type { ListedFile } from './discover.js';
+import { parseProxy, proxyFromEnvironment, type Environment, type Proxy } from './proxy.js';
 import type { Shard } from './shard.js';
 import { parseUrlTemplate, type UrlTemplate } from './url-template.js';
 
@@ -78,6 +80,24 @@ export interface PushOptions {
   readonly maxFailureRate?: number;
   /** The run fails (exit 1) when the upload latency p95 is over this many ms. */
   readonly failIfP95Ms?: number;
+  /** Offer HTTP/2 to an https:// server (undici negotiates it in the TLS handshake, never over http://). */
+  readonly http2?: boolean;
+  /** PEM file of certificate authorities to trust besides the default ones (a private CA). */
+  readonly cacert?: string;
+  /** PEM file of a client certificate, for servers that ask for one (mutual TLS); goes with `key`. */
+  readonly cert?: string;
+  /** PEM file of the private key of `cert`, without a passphrase. */
+  readonly key?: string;
+  /** Do not check the server's certificate. */
+  readonly insecure?: boolean;
+  /** Proxy for every request: http://host:port or http://user:password@host:port; wins over `proxyEnv`. */
+  readonly proxy?: string;
+  /**
+   * Where to read HTTPS_PROXY, HTTP_PROXY and NO_PROXY (or their lower-case
+   * forms) from; the CLI passes process.env. Without it no proxy is used
+   * but `proxy`: the library reads no environment of its own.
+   */
+  readonly proxyEnv?: Environment;
 }
 
 /** The settings a run and its failure log's record have in common, as they are. */
@@ -102,6 +122,12 @@ interface CommonSettings {
   readonly rate: number | undefined;
   readonly exclude: readonly string[];
   readonly hidden: boolean;
+  readonly http2: boolean;
+  /** Absolute paths of the TLS files, read again by a retry. */
+  readonly cacert: string | undefined;
+  readonly cert: string | undefined;
+  readonly key: string | undefined;
+  readonly insecure: boolean;
 }
 
 /** The request settings a failure log records, so `imgpush retry` sends the same way. */
@@ -113,6 +139,10 @@ export interface RequestSettings extends CommonSettings {
   /** Whether a token was sent (never the token). */
   readonly token: boolean;
   readonly extensions: readonly string[] | 'all';
+  /** The proxy given as `proxy` (--proxy), without user and password; one from the environment is read again by a retry. */
+  readonly proxy: string | undefined;
+  /** That proxy had a user or password, which a retry must be given again. */
+  readonly proxyCredentials: boolean;
 }
 
 /** Options after validation, with every default filled in. */
@@ -135,6 +165,10 @@ export interface ResolvedOptions extends CommonSettings {
   readonly failIfP95Ms: number | undefined;
   /** Not recorded in the failure log: a retry sends every file the log holds. */
   readonly shard: Shard | undefined;
+  /** Per URL of `urls`: from `proxy`, else from `proxyEnv` for that URL. */
+  readonly proxies: ReadonlyArray<Proxy | undefined>;
+  /** Valid, but worth telling the user before the run: --insecure, TLS options on an http:// URL. */
+  readonly warnings: readonly string[];
   readonly settings: RequestSettings;
 }
 
@@ -279,6 +313,12 @@ export function resolveOptions(options: PushOptions): ResolvedOptions {
   const extensions = checkExtensions(options.extensions);
   const filesPerRequest = integer('--files-per-request', options.filesPerRequest ?? DEFAULTS.filesPerRequest, 1, 1000);
   if (filesPerRequest > 1) checkGrouping(body, options.async ?? false, urls);
+  if ((options.cert === undefined) !== (options.key === undefined)) {
+    throw new UsageError('--cert and --key go together: give both the client certificate and its private key');
+  }
+  const tlsPath = (path: string | undefined): string | undefined => (path === undefined ? undefined : resolve(path));
+  const given = options.proxy === undefined ? undefined : parseProxy(options.proxy, '--proxy');
+  const proxies = urls.map((url) => given ?? proxyFromEnvironment(new URL(url.origin), options.proxyEnv ?? {}));
   const common: CommonSettings = {
     method, body, field, form, concurrency, adaptive, timeoutMs, connectTimeoutMs, retries, retryMinDelayMs, retryMaxDelayMs,
     maxOutageMs: duration('--max-outage', options.maxOutageMs ?? DEFAULTS.maxOutageMs, 0),
@@ -288,6 +328,11 @@ export function resolveOptions(options: PushOptions): ResolvedOptions {
     rate: options.rate === undefined ? undefined : positive('--rate', options.rate),
     exclude: options.exclude ?? [],
     hidden: options.hidden ?? false,
+    http2: options.http2 ?? false,
+    cacert: tlsPath(options.cacert),
+    cert: tlsPath(options.cert),
+    key: tlsPath(options.key),
+    insecure: options.insecure ?? false,
   };
   return {
     ...common,
@@ -306,12 +351,28 @@ export function resolveOptions(options: PushOptions): ResolvedOptions {
     maxFailureRate: options.maxFailureRate === undefined ? undefined : fraction('--max-failure-rate', options.maxFailureRate),
     failIfP95Ms: options.failIfP95Ms === undefined ? undefined : positive('--fail-if-p95', options.failIfP95Ms),
     shard: options.shard === undefined ? undefined : checkShard(options.shard),
+    proxies,
+    warnings: [...new Set(urls.flatMap((url) => connectionWarnings(url.origin, common)))],
     settings: {
       ...common,
       url: options.url,
       headers: headerPairs.map(([name, value]) => [name, SECRET_HEADER.test(name) ? null : value] as const),
       token: options.token !== undefined,
       extensions: extensions === null ? 'all' : [...extensions],
+      proxy: given?.shown,
+      proxyCredentials: given?.credentials === true,
     },
   };
+}
+
+/** What the user should hear about the connection options before the run: they are valid, but weaken or do nothing. */
+function connectionWarnings(origin: string, { http2, cacert, cert, insecure }: CommonSettings): string[] {
+  if (origin.startsWith('https:')) {
+    return insecure ? ['--insecure: the server\'s certificate is not checked, so anyone on the way can read or change the uploads'] : [];
+  }
+  const warnings: string[] = [];
+  if (http2) warnings.push('--http2: no effect on an http:// URL (HTTP/2 is offered in the TLS handshake, so to https:// only)');
+  const tls = [cacert === undefined ? '' : '--cacert', cert === undefined ? '' : '--cert and --key', insecure ? '--insecure' : ''].filter((flag) => flag !== '');
+  if (tls.length > 0) warnings.push(`${tls.join(', ')}: no effect on an http:// URL, which has no TLS`);
+  return warnings;
 }

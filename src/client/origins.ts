@@ -1,4 +1,5 @@
-import type { Pool } from 'undici';
+import type { Dispatcher } from 'undici';
+import type { NetworkContext } from './errors.js';
 import { LatencyHistogram, type LatencySummary } from './latency.js';
 import type { UrlTemplate } from './url-template.js';
 
@@ -17,10 +18,14 @@ export interface OriginSummary {
   readonly latencyMs: LatencySummary;
 }
 
-/** One server of the run (one `--url`): its pool, its load, its health and its figures. */
+/** One server of the run (one `--url`): how to reach it, its load, its health and its figures. */
 export class Origin {
   readonly url: UrlTemplate;
-  readonly pool: Pool;
+  readonly dispatcher: Dispatcher;
+  /** The run's headers, with host when through a proxy. */
+  readonly headers: Readonly<Record<string, string>>;
+  /** What its network errors' messages name. */
+  readonly context: NetworkContext;
   inFlight = 0;
   ok = 0;
   failedAttempts = 0;
@@ -29,9 +34,23 @@ export class Origin {
   /** Until when (performance.now()) it is left alone; 0 when it is up. */
   downUntil = 0;
 
-  constructor(url: UrlTemplate, pool: Pool) {
+  /** Headers by the body's content type, built once: the per-file path only adds content-length for streams. */
+  readonly #headersByType = new Map<string, Record<string, string>>();
+
+  constructor(url: UrlTemplate, dispatcher: Dispatcher, { headers, context }: { headers: Readonly<Record<string, string>>; context: NetworkContext }) {
     this.url = url;
-    this.pool = pool;
+    this.dispatcher = dispatcher;
+    this.headers = headers;
+    this.context = context;
+  }
+
+  headersFor(contentType: string): Record<string, string> {
+    let headers = this.#headersByType.get(contentType);
+    if (headers === undefined) {
+      headers = { 'content-type': contentType, ...this.headers };
+      this.#headersByType.set(contentType, headers);
+    }
+    return headers;
   }
 
   summary(): OriginSummary {

@@ -19,6 +19,7 @@ import { OutageGate } from './outage-gate.js';
 import { RateGate } from './rate-gate.js';
 import { inShard, type Shard } from './shard.js';
 import { isOutage, isOverload, isRefusedForContent, isRetryable, retryDelayMs } from './retry-policy.js';
+import { loadTlsContext, type TlsContext } from './tls-context.js';
 import { Transport, type Delivery, type GroupDelivery, type JobState } from './transport.js';
 
 /** Live counters of a run. The same object is passed to every onProgress call: read it, do not keep it. */
@@ -123,8 +124,10 @@ export async function push(options: PushOptions, hooks: PushHooks = {}): Promise
   const resolved = resolveOptions(options);
   await assertInputsExist(resolved.inputs);
   await assertLogsWritable(resolved);
+  const tls = await loadTlsContext(resolved);
   const done = await DoneFiles.load(resolved.skipDone);
-  return new PushRun(resolved, hooks, done).run();
+  for (const warning of resolved.warnings) hooks.onWarning?.(warning);
+  return new PushRun(resolved, hooks, done, tls).run();
 }
 
 /** A log that cannot be written would be found out only after files were sent: check its folder first. */
@@ -207,7 +210,7 @@ class PushRun {
   #onCancel: () => void = NO_CALLBACK;
   #graceTimer: NodeJS.Timeout | undefined;
 
-  constructor(options: ResolvedOptions, hooks: PushHooks, done: DoneFiles) {
+  constructor(options: ResolvedOptions, hooks: PushHooks, done: DoneFiles, tls: TlsContext | undefined) {
     this.#options = options;
     this.#hooks = hooks;
     this.#done = done;
@@ -231,6 +234,10 @@ class PushRun {
       connections: options.concurrency,
       timeoutMs: options.timeoutMs,
       connectTimeoutMs: options.connectTimeoutMs,
+      http2: options.http2,
+      tls,
+      proxies: options.proxies,
+      clientCertificate: options.cert !== undefined,
       streamThresholdBytes: options.streamThresholdBytes,
       files: this.#files,
       keepResponses: this.#results !== undefined,

@@ -3,6 +3,14 @@ import { FileChangedError, FileReadError, HttpStatusError, NetworkError } from '
 /** Statuses worth another try: the server is busy, restarting or timed out, not refusing the file. */
 const RETRYABLE_STATUSES: ReadonlySet<number> = new Set([408, 425, 429, 500, 502, 503, 504]);
 
+/**
+ * Failures to connect that no retry mends: a certificate that is not
+ * trusted, expired or for another host, or a proxy that wants other
+ * credentials. Retrying them, or taking them for an outage, would only make
+ * the run wait before it says what is wrong.
+ */
+const FINAL_NETWORK_CODES: ReadonlySet<string> = new Set(['IMGPUSH_TLS', 'IMGPUSH_PROXY_AUTH']);
+
 /** Transient file errors: the file is still there, the process or system ran short. */
 const RETRYABLE_FILE_CODES: ReadonlySet<string> = new Set(['EMFILE', 'ENFILE', 'EAGAIN', 'EBUSY']);
 
@@ -15,11 +23,13 @@ export interface BackoffSettings {
 
 /**
  * Whether a failed attempt deserves another: network errors and the statuses
- * that mean "not now" do; other 4xx and missing files never do.
+ * that mean "not now" do; other 4xx, missing files and certificates that
+ * fail their check never do.
  */
 export function isRetryable(error: unknown): boolean {
   if (error instanceof HttpStatusError) return RETRYABLE_STATUSES.has(error.status);
-  if (error instanceof NetworkError || error instanceof FileChangedError) return true;
+  if (error instanceof NetworkError) return !FINAL_NETWORK_CODES.has(error.code);
+  if (error instanceof FileChangedError) return true;
   if (error instanceof FileReadError) return RETRYABLE_FILE_CODES.has(error.code);
   return false;
 }
@@ -45,7 +55,7 @@ const OUTAGE_STATUSES: ReadonlySet<number> = new Set([502, 503, 504]);
  */
 export function isOutage(error: unknown): boolean {
   if (error instanceof HttpStatusError) return OUTAGE_STATUSES.has(error.status);
-  return error instanceof NetworkError;
+  return error instanceof NetworkError && !FINAL_NETWORK_CODES.has(error.code);
 }
 
 /** The server saying "too much" outright: 429, 503, or no answer in time. */

@@ -8,8 +8,8 @@ import { push, type PushHooks, type PushSummary } from './push.js';
 export type RetryOverrides = Partial<Omit<PushOptions, 'inputs' | 'listed'>>;
 
 
-/** The recorded settings as push options: the headers whose values were kept, not the token. */
-function fromSettings({ headers, token: _sent, adaptive, concurrency, ...settings }: RequestSettings): Omit<PushOptions, 'inputs' | 'listed'> {
+/** The recorded settings as push options: the headers whose values were kept, not the token nor the proxy's credentials. */
+function fromSettings({ headers, token: _sent, proxyCredentials: _had, adaptive, concurrency, ...settings }: RequestSettings): Omit<PushOptions, 'inputs' | 'listed'> {
   const kept = headers.filter((pair): pair is readonly [string, string] => pair[1] !== null);
   return { ...settings, headers: kept, ...(adaptive ? { concurrency: 'auto', maxConcurrency: concurrency } : { concurrency }) };
 }
@@ -21,6 +21,9 @@ function missingSecrets(settings: RequestSettings, overrides: RetryOverrides): s
     .filter(([name, value]) => value === null && !given.has(name.toLowerCase()))
     .map(([name]) => `header ${name} was not recorded (it may be a secret): give it again with --header '${name}: …'`);
   if (settings.token && overrides.token === undefined) warnings.push('the first run sent a token: give --token again or set IMGPUSH_TOKEN');
+  if (settings.proxyCredentials && overrides.proxy === undefined) {
+    warnings.push(`the first run's proxy ${settings.proxy} had a user and password, which were not recorded: give --proxy again with them`);
+  }
   return warnings;
 }
 

@@ -1,11 +1,14 @@
 import { Readable } from 'node:stream';
-import { Pool, type Dispatcher } from 'undici';
+import type { Dispatcher } from 'undici';
+import { createDispatcher } from './dispatcher.js';
 import { HttpStatusError, InterruptedError, toNetworkError, type FileReadError } from './errors.js';
 import type { MultipartFraming } from './multipart.js';
 import type { FileAccess } from './file-access.js';
 import { Origin, OriginSet } from './origins.js';
 import { FileBodyReader } from './request-body.js';
+import type { Proxy } from './proxy.js';
 import { parseRetryAfter } from './retry-policy.js';
+import type { TlsContext } from './tls-context.js';
 import type { UrlTemplate } from './url-template.js';
 
 /** JSON answers up to this size are parsed for the results log; anything else is kept as text cut at 4 KB. */
@@ -23,6 +26,12 @@ export interface TransportSettings {
   readonly connections: number;
   readonly timeoutMs: number;
   readonly connectTimeoutMs: number;
+  readonly http2: boolean;
+  readonly tls: TlsContext | undefined;
+  /** Per URL of `urls`: the proxy to reach it through, if any. */
+  readonly proxies: ReadonlyArray<Proxy | undefined>;
+  /** A client certificate was given (--cert). */
+  readonly clientCertificate: boolean;
   readonly streamThresholdBytes: number;
   /** The run's file calls, shared with discovery. */
   readonly files: FileAccess;
@@ -56,28 +65,34 @@ export interface JobState {
 }
 
 /**
- * Sends files, one or several per request, through a keep-alive undici Pool of exactly
- * `connections` sockets (its default is one socket per concurrent request,
- * unbounded). Every answer's body is read or dumped so sockets are reused.
+ * Sends files, one or several per request, to one or several servers,
+ * each through its own dispatcher (see createDispatcher). Every answer's
+ * body is read or dumped so sockets are reused.
  */
 export class Transport {
   readonly origins: OriginSet;
   readonly #settings: TransportSettings;
   readonly #files: FileBodyReader;
-  /** Headers by the body's content type, built once: the per-file path only adds content-length for streams. */
-  readonly #headersByType = new Map<string, Record<string, string>>();
   #cancelled: Promise<void> | undefined;
 
   constructor(settings: TransportSettings) {
+    const { urls, connections, timeoutMs, connectTimeoutMs, http2, tls, proxies } = settings;
     this.#settings = settings;
     this.#files = new FileBodyReader(settings.files, settings.framing, settings.streamThresholdBytes);
-    this.origins = new OriginSet(settings.urls.map((url) => new Origin(url, new Pool(url.origin, {
-      connections: settings.connections,
-      pipelining: 1,
-      headersTimeout: settings.timeoutMs,
-      bodyTimeout: settings.timeoutMs,
-      connect: { timeout: settings.connectTimeoutMs },
-    }))));
+    this.origins = new OriginSet(urls.map((url, i) => {
+      const proxy = proxies[i];
+      return new Origin(url, createDispatcher({ origin: url.origin, connections, timeoutMs, connectTimeoutMs, http2, tls, proxy: proxy?.url }), {
+        // A ProxyAgent writes a missing host header into the object it is given: given one, the shared objects stay as they are.
+        headers: proxy === undefined ? settings.headers : { ...settings.headers, host: url.host },
+        context: {
+          host: url.host,
+          timeoutMs,
+          connectTimeoutMs,
+          proxy: proxy?.shown,
+          withoutClientCertificate: url.origin.startsWith('https:') && !settings.clientCertificate,
+        },
+      });
+    }));
   }
 
   /** The URL a file goes to on `origin` (by default the first), for logs. */
@@ -119,12 +134,12 @@ export class Transport {
 
   /** One request of file `rel`'s and its whole answer; a non-2xx answer throws HttpStatusError. */
   async #exchange(origin: Origin, rel: string, contentType: string, data: Buffer | Readable, length: number): Promise<{ status: number; response: unknown; location: unknown }> {
-    let headers = this.#headersFor(contentType);
+    let headers = origin.headersFor(contentType);
     // undici sets content-length itself for a Buffer, not for a stream.
     if (data instanceof Readable) headers = { ...headers, 'content-length': String(length) };
     let answer: Dispatcher.ResponseData;
     try {
-      answer = await origin.pool.request({ path: origin.url.pathFor(rel), method: this.#settings.method, headers, body: data });
+      answer = await origin.dispatcher.request({ origin: origin.url.origin, path: origin.url.pathFor(rel), method: this.#settings.method, headers, body: data });
     } catch (error) {
       throw this.#failure(error, origin);
     } finally {
@@ -150,7 +165,7 @@ export class Transport {
     if (origin === undefined) return { status: 'gone' };
     let answer: Dispatcher.ResponseData;
     try {
-      answer = await origin.pool.request({ path: place.pathname + place.search, method: 'GET', headers: this.#settings.headers });
+      answer = await origin.dispatcher.request({ origin: origin.url.origin, path: place.pathname + place.search, method: 'GET', headers: origin.headers });
     } catch (error) {
       throw this.#failure(error, origin);
     }
@@ -169,16 +184,16 @@ export class Transport {
   }
 
   /**
-   * Ends every request in flight now. Destroying the pool does for all of
+   * Ends every request in flight now. Destroying the dispatcher does for all of
    * them what a per-request AbortSignal would, without a listener per request.
    */
   cancel(): void {
-    this.#cancelled ??= Promise.all(this.origins.all.map((origin) => origin.pool.destroy(new InterruptedError(true)))).then(() => {});
+    this.#cancelled ??= Promise.all(this.origins.all.map((origin) => origin.dispatcher.destroy(new InterruptedError(true)))).then(() => {});
   }
 
-  /** Closes the pools once their requests are done (at once after cancel()). */
+  /** Closes the dispatchers once their requests are done (at once after cancel()). */
   async close(): Promise<void> {
-    await (this.#cancelled ?? Promise.all(this.origins.all.map((origin) => origin.pool.close())));
+    await (this.#cancelled ?? Promise.all(this.origins.all.map((origin) => origin.dispatcher.close())));
   }
 
   /** A job's place as the failure log keeps it: its path, or with several servers its whole URL, since only its server knows it. */
@@ -186,19 +201,9 @@ export class Transport {
     return this.origins.all.length === 1 ? url.pathname + url.search : url.href;
   }
 
-  #headersFor(contentType: string): Record<string, string> {
-    let headers = this.#headersByType.get(contentType);
-    if (headers === undefined) {
-      headers = { 'content-type': contentType, ...this.#settings.headers };
-      this.#headersByType.set(contentType, headers);
-    }
-    return headers;
-  }
-
   #failure(error: unknown, origin: Origin): Error {
     if (this.#cancelled !== undefined) return new InterruptedError(true);
-    const { timeoutMs, connectTimeoutMs } = this.#settings;
-    return toNetworkError(error, origin.url.host, timeoutMs, connectTimeoutMs);
+    return toNetworkError(error, origin.context);
   }
 }
 

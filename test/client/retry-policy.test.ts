@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { FileChangedError, FileReadError, HttpStatusError, InterruptedError, NetworkError } from '../../src/client/errors.js';
-import { isRetryable, parseRetryAfter, retryDelayMs } from '../../src/client/retry-policy.js';
+import { isOutage, isRetryable, parseRetryAfter, retryDelayMs } from '../../src/client/retry-policy.js';
 
 const status = (code: number, retryAfterMs?: number) => new HttpStatusError(code, '', undefined, retryAfterMs);
 
@@ -22,6 +22,9 @@ test('which failures are retried', () => {
     ['501', status(501), false],
     ['connection refused', new NetworkError('ECONNREFUSED', 'x', undefined), true],
     ['socket closed', new NetworkError('UND_ERR_SOCKET', 'x', undefined), true],
+    ['TLS certificate not trusted, expired, for another host', new NetworkError('IMGPUSH_TLS', 'x', undefined), false],
+    ['proxy wants other credentials (407)', new NetworkError('IMGPUSH_PROXY_AUTH', 'x', undefined), false],
+    ['proxy could not reach the server', new NetworkError('IMGPUSH_PROXY', 'x', undefined), true],
     ['file changed while sent', new FileChangedError(10, 5), true],
     ['too many open files', new FileReadError('EMFILE', 'x'), true],
     ['file missing', new FileReadError('ENOENT', 'x'), false],
@@ -30,6 +33,18 @@ test('which failures are retried', () => {
     ['anything else', new Error('x'), false],
   ];
   for (const [name, error, expected] of cases) assert.equal(isRetryable(error), expected, name);
+});
+
+test('which failures say the server is down, for the outage gate', () => {
+  const cases: Array<[string, unknown, boolean]> = [
+    ['connection refused', new NetworkError('ECONNREFUSED', 'x', undefined), true],
+    ['503', status(503), true],
+    ['proxy could not reach the server', new NetworkError('IMGPUSH_PROXY', 'x', undefined), true],
+    ['TLS certificate not trusted', new NetworkError('IMGPUSH_TLS', 'x', undefined), false],
+    ['proxy wants other credentials', new NetworkError('IMGPUSH_PROXY_AUTH', 'x', undefined), false],
+    ['404', status(404), false],
+  ];
+  for (const [name, error, expected] of cases) assert.equal(isOutage(error), expected, name);
 });
 
 test('backoff is full jitter under a doubling ceiling, capped by the max delay', () => {

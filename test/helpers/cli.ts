@@ -18,11 +18,19 @@ export interface CliRun {
   waitFor(pattern: RegExp): Promise<RegExpExecArray>;
 }
 
+/** Proxy settings of the machine the tests run on would send the tests' requests elsewhere: only a test sets them. */
+const PROXY_VARIABLES = /^(https?|no)_proxy$/i;
+
+function environment(extra: Record<string, string> = {}): NodeJS.ProcessEnv {
+  const inherited = Object.entries(process.env).filter(([name]) => !PROXY_VARIABLES.test(name));
+  return { ...Object.fromEntries(inherited), ...extra };
+}
+
 /** Starts `bin/imgpush` with these arguments; stdin gets `input` (then closes) unless it is undefined. */
 export function startCli(args: string[], options: { cwd?: string; input?: string | Buffer; env?: Record<string, string> } = {}): CliRun {
   const child = spawn(process.execPath, [BIN, ...args], {
     cwd: options.cwd,
-    env: { ...process.env, ...options.env },
+    env: environment(options.env),
     stdio: ['pipe', 'pipe', 'pipe'],
   });
   let stdout = '';

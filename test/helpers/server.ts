@@ -1,5 +1,7 @@
 import { createHash } from 'node:crypto';
-import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import { createServer, type IncomingMessage, type RequestListener, type Server, type ServerResponse } from 'node:http';
+import { createServer as createHttpsServer, type ServerOptions as HttpsOptions } from 'node:https';
+import { createSecureServer, type ServerHttp2Session } from 'node:http2';
 import type { AddressInfo } from 'node:net';
 
 /** One request as the test server saw it, body and all. */
@@ -42,15 +44,22 @@ export interface TestServer {
 
 const ok: Responder = (req) => ({ status: 200, body: { ok: true, bytes: req.size } });
 
+export interface ServerOptions {
+  /** Keep each request's body in `received` (its size and hash are kept either way). */
+  readonly keepBodies?: boolean;
+  /** Serve https:// with these options (cert, key, and for mutual TLS requestCert and ca). */
+  readonly tls?: HttpsOptions;
+}
+
 /**
  * A real HTTP server on a free port of 127.0.0.1 that reads every byte of
  * every request, keeps it, and answers as `respond` says (200 by default).
  */
-export async function startServer(respond: Responder = ok, { keepBodies = true } = {}): Promise<TestServer> {
+export async function startServer(respond: Responder = ok, { keepBodies = true, tls }: ServerOptions = {}): Promise<TestServer> {
   const received: Received[] = [];
   let inFlight = 0;
   let maxInFlight = 0;
-  const server: Server = createServer((req, res) => {
+  const listener: RequestListener = (req, res) => {
     inFlight++;
     maxInFlight = Math.max(maxInFlight, inFlight);
     const chunks: Buffer[] = [];
@@ -86,12 +95,13 @@ export async function startServer(respond: Responder = ok, { keepBodies = true }
         inFlight--;
       });
     });
-  });
+  };
+  const server: Server = tls === undefined ? createServer(listener) : createHttpsServer(tls, listener);
   server.keepAliveTimeout = 10_000;
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
   const { port } = server.address() as AddressInfo;
   return {
-    url: `http://127.0.0.1:${port}`,
+    url: `${tls === undefined ? 'http' : 'https'}://127.0.0.1:${port}`,
     port,
     received,
     maxInFlight: () => maxInFlight,
@@ -103,6 +113,46 @@ export async function startServer(respond: Responder = ok, { keepBodies = true }
   };
 }
 
+export interface Http2TestServer {
+  readonly url: string;
+  /** Each request with the HTTP version it came in. */
+  readonly received: Array<Pick<Received, 'headers' | 'body'> & { readonly httpVersion: string }>;
+  /** HTTP/2 sessions opened to it: one per connection. */
+  readonly sessions: () => number;
+  close(): Promise<void>;
+}
+
+/** An https:// server that speaks HTTP/2 alone (allowHTTP1: false) and answers every request 200. */
+export async function startHttp2Server(tls: { readonly cert: string; readonly key: string }): Promise<Http2TestServer> {
+  const received: Http2TestServer['received'] = [];
+  const open = new Set<ServerHttp2Session>();
+  let sessions = 0;
+  const server = createSecureServer({ ...tls, allowHTTP1: false }, (req, res) => {
+    const chunks: Buffer[] = [];
+    req.on('data', (chunk: Buffer) => chunks.push(chunk));
+    req.on('end', () => {
+      received.push({ headers: req.headers, body: Buffer.concat(chunks), httpVersion: req.httpVersion });
+      res.writeHead(200, { 'content-type': 'application/json' });
+      res.end('{"ok":true}');
+    });
+  });
+  server.on('session', (session: ServerHttp2Session) => {
+    sessions++;
+    open.add(session);
+    session.on('close', () => open.delete(session));
+  });
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  return {
+    url: `https://127.0.0.1:${(server.address() as AddressInfo).port}`,
+    received,
+    sessions: () => sessions,
+    close: () => new Promise<void>((resolve) => {
+      for (const session of open) session.destroy();
+      server.close(() => resolve());
+    }),
+  };
+}
+
 export interface Part {
   readonly name: string;
   readonly filename: string | undefined;
@@ -111,7 +161,7 @@ export interface Part {
 }
 
 /** Splits a multipart/form-data body into its parts, byte for byte (a test's own reading, independent of imgpush's framing). */
-export function parseMultipart(req: Received): Part[] {
+export function parseMultipart(req: Pick<Received, 'headers' | 'body'>): Part[] {
   const type = String(req.headers['content-type'] ?? '');
   const boundary = /boundary=(.+)$/.exec(type)?.[1];
   if (boundary === undefined) throw new Error(`not multipart: ${type}`);
