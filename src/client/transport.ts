@@ -1,9 +1,7 @@
 import { Readable } from 'node:stream';
 import { Pool, type Dispatcher } from 'undici';
-import { HttpStatusError, InterruptedError, toNetworkError, type FileReadError } from './errors.js';
-import type { MultipartFraming } from './multipart.js';
-import type { FileAccess } from './file-access.js';
-import { FileBodyReader } from './request-body.js';
+import { HttpStatusError, InterruptedError, toNetworkError, type FileReadError, type ReencodeError } from './errors.js';
+import type { FileBody, GroupBody } from './request-body.js';
 import { parseRetryAfter } from './retry-policy.js';
 import type { UrlTemplate } from './url-template.js';
 
@@ -14,16 +12,11 @@ const MAX_TEXT_CHARS = 4096;
 export interface TransportSettings {
   readonly url: UrlTemplate;
   readonly method: 'POST' | 'PUT';
-  /** Set for multipart bodies; raw bodies are the file's bytes alone. */
-  readonly framing: MultipartFraming | undefined;
   /** Lower-case names; may hold authorization, never logged. */
   readonly headers: Readonly<Record<string, string>>;
   readonly connections: number;
   readonly timeoutMs: number;
   readonly connectTimeoutMs: number;
-  readonly streamThresholdBytes: number;
-  /** The run's file calls, shared with discovery. */
-  readonly files: FileAccess;
   /** Read and keep every answer (for the results log), not only the failures'. */
   readonly keepResponses: boolean;
 }
@@ -42,7 +35,7 @@ export interface Delivery {
 export interface GroupDelivery {
   /** The answer's status; null when no file could be read and nothing was sent. */
   readonly status: number | null;
-  readonly files: ReadonlyArray<{ readonly bytes: number; readonly response: unknown } | FileReadError>;
+  readonly files: ReadonlyArray<{ readonly bytes: number; readonly response: unknown } | FileReadError | ReencodeError>;
 }
 
 /** What a job's URL answered: its state, or that it is gone. */
@@ -54,21 +47,19 @@ export interface JobState {
 }
 
 /**
- * Sends files, one or several per request, through a keep-alive undici Pool of exactly
+ * Sends request bodies (see FileBodyReader) through a keep-alive undici Pool of exactly
  * `connections` sockets (its default is one socket per concurrent request,
  * unbounded). Every answer's body is read or dumped so sockets are reused.
  */
 export class Transport {
   readonly #settings: TransportSettings;
   readonly #pool: Pool;
-  readonly #files: FileBodyReader;
   /** Headers by the body's content type, built once: the per-file path only adds content-length for streams. */
   readonly #headersByType = new Map<string, Record<string, string>>();
   #cancelled: Promise<void> | undefined;
 
   constructor(settings: TransportSettings) {
     this.#settings = settings;
-    this.#files = new FileBodyReader(settings.files, settings.framing, settings.streamThresholdBytes);
     this.#pool = new Pool(settings.url.origin, {
       connections: settings.connections,
       pipelining: 1,
@@ -84,13 +75,12 @@ export class Transport {
   }
 
   /**
-   * Sends one file once. Throws HttpStatusError for a non-2xx answer,
-   * NetworkError when there was no answer, FileReadError/FileChangedError
-   * when the file could not be read, InterruptedError once cancelled.
+   * Sends the body of the file found at `rel` once. Throws HttpStatusError
+   * for a non-2xx answer, NetworkError when there was no answer,
+   * FileChangedError when a streamed file changed, InterruptedError once cancelled.
    */
-  async send(path: string, rel: string): Promise<Delivery> {
-    const body = await this.#files.read(path);
-    const answer = await this.#exchange(this.#settings.url.pathFor(rel), this.#settings.framing?.contentType ?? body.fileType, body.data, body.length);
+  async send(body: FileBody, rel: string): Promise<Delivery> {
+    const answer = await this.#exchange(this.#settings.url.pathFor(rel), body.contentType, body.data, body.length);
     const location = answer.status === 202 ? answer.location : undefined;
     const job = typeof location === 'string' ? new URL(location, this.#settings.url.origin).pathname : undefined;
     return { status: answer.status, response: answer.response, bytes: body.fileBytes, ...(job === undefined ? {} : { job }) };
@@ -98,16 +88,14 @@ export class Transport {
 
   /**
    * Sends several files in one multipart request, once; throws as send()
-   * does for the request. A file that cannot be opened is left out of the
-   * request, with its reason in the answer's place.
+   * does for the request. A file left out of the body has its reason in
+   * its answer's place.
    */
-  async sendGroup(paths: readonly string[], rel: string): Promise<GroupDelivery> {
-    const body = await this.#files.readGroup(paths);
+  async sendGroup(body: GroupBody, rel: string): Promise<GroupDelivery> {
     let status: number | null = null;
     let answers: unknown[] = [];
     if (body.data !== undefined) {
-      const framing = this.#settings.framing as MultipartFraming;
-      const answer = await this.#exchange(this.#settings.url.pathFor(rel), framing.contentType, body.data, body.data.length);
+      const answer = await this.#exchange(this.#settings.url.pathFor(rel), body.contentType, body.data, body.data.length);
       status = answer.status;
       answers = answerPerFile(answer.response, body.files.filter((file) => typeof file === 'number').length);
     }
