@@ -58,8 +58,8 @@ async function main(): Promise<void> {
   } finally {
     sink?.stop();
   }
-  process.stdout.write(`\n${FRAMES} JPEG frames of 1280x720 (${(frames.bytes / FRAMES / 1024).toFixed(1)} KB on average), concurrency ${CONCURRENCY}, median of ${ROUNDS} rounds, client and sink on the same machine\n\n`);
-  process.stdout.write('| frames sent | files/s | client CPU ms per frame | MB received by the sink | KB per request | of the bytes as they are |\n|---|---:|---:|---:|---:|---:|\n');
+  process.stdout.write(`\n${FRAMES} JPEG frames of 1280x720 (${(frames.bytes / FRAMES / 1024).toFixed(1)} KiB on average), concurrency ${CONCURRENCY}, median of ${ROUNDS} rounds, client and sink on the same machine\n\n`);
+  process.stdout.write('| frames sent | files/s | client CPU ms per frame | MB received by the sink | KiB per request | of the bytes as they are |\n|---|---:|---:|---:|---:|---:|\n');
   process.stdout.write(`${rows.join('\n')}\n`);
 }
 
