@@ -1,8 +1,9 @@
 import { createCipheriv } from 'node:crypto';
-import { existsSync } from 'node:fs';
+import { existsSync, statSync } from 'node:fs';
 import { mkdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import sharp from 'sharp';
+import { seededRandom } from '../src/models/random.js';
 
 export interface CorpusSet {
   readonly name: string;
@@ -68,4 +69,40 @@ export async function makeJpegSet(dir: string, count: number): Promise<string> {
   }
   await writeFile(marker, '');
   return dir;
+}
+
+const FRAME_WIDTH = 1280;
+const FRAME_HEIGHT = 720;
+
+/** Film grain around mid-grey, the same for every frame: it keeps a JPEG from compressing to nothing, as a camera's does. */
+function grain(amplitude: number): Buffer {
+  const random = seededRandom(1);
+  const pixels = Buffer.allocUnsafe(FRAME_WIDTH * FRAME_HEIGHT * 3);
+  for (let i = 0; i < pixels.length; i++) pixels[i] = 128 + Math.round((random() + random() + random() - 1.5) * amplitude);
+  return pixels;
+}
+
+/**
+ * Photo-like JPEGs of 1280x720 at quality 85, about 200 KB each (made once
+ * per folder, deterministic): smooth colour fields, each from its own
+ * seeded 16x9 of random colours scaled up, under a grain laid over them.
+ */
+export async function makePhotoSet(dir: string, count: number): Promise<CorpusSet> {
+  const marker = join(dir, '.complete');
+  const name = `img-frames-${count}`;
+  const files = Array.from({ length: count }, (_, i) => join(dir, `frame-${String(i).padStart(5, '0')}.jpg`));
+  if (!existsSync(marker)) {
+    await mkdir(dir, { recursive: true });
+    const layer = { input: grain(31), raw: { width: FRAME_WIDTH, height: FRAME_HEIGHT, channels: 3 as const }, blend: 'overlay' as const };
+    for (const [i, file] of files.entries()) {
+      const random = seededRandom(1000 + i);
+      const colours = Buffer.from(Array.from({ length: 16 * 9 * 3 }, () => Math.floor(random() * 256)));
+      const field = await sharp(colours, { raw: { width: 16, height: 9, channels: 3 } }).resize(FRAME_WIDTH, FRAME_HEIGHT, { kernel: 'cubic' }).raw().toBuffer();
+      await sharp(field, { raw: { width: FRAME_WIDTH, height: FRAME_HEIGHT, channels: 3 } }).composite([layer]).jpeg({ quality: 85 }).toFile(file);
+    }
+    await writeFile(marker, '');
+  }
+  let bytes = 0;
+  for (const file of files) bytes += statSync(file).size;
+  return { name, dir, files: count, bytes };
 }

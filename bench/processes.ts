@@ -1,4 +1,7 @@
 import { spawn } from 'node:child_process';
+import { existsSync } from 'node:fs';
+import { readFile, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
@@ -35,6 +38,8 @@ export function startServe(args: string[]): Promise<Started> {
 
 export interface PushRun {
   readonly ok: number;
+  /** File bytes uploaded (as sent: re-encoded, if they were). */
+  readonly bytes: number;
   readonly filesPerSecond: number;
   readonly retries: number;
   readonly failed: number;
@@ -44,8 +49,27 @@ export interface PushRun {
 
 /** Runs the imgpush CLI with --json --quiet and these arguments; its summary. */
 export function pushWithCli(args: string[]): Promise<PushRun> {
+  return summaryOf([process.execPath, BIN, ...args, '--json', '--quiet']);
+}
+
+const TIME = '/usr/bin/time';
+
+/**
+ * As pushWithCli, under /usr/bin/time: also the CPU seconds the client used,
+ * all its threads (sharp's and libuv's) included; undefined where there is no /usr/bin/time.
+ */
+export async function pushWithCliTimed(args: string[]): Promise<PushRun & { readonly cpuSeconds: number | undefined }> {
+  if (!existsSync(TIME)) return { ...await pushWithCli(args), cpuSeconds: undefined };
+  const report = join(tmpdir(), `imgpush-bench-time-${process.pid}.txt`);
+  const summary = await summaryOf([TIME, '-f', '%U %S', '-o', report, process.execPath, BIN, ...args, '--json', '--quiet']);
+  const [user, system] = (await readFile(report, 'utf8')).trim().split(/\s+/).map(Number) as [number, number];
+  await rm(report, { force: true });
+  return { ...summary, cpuSeconds: user + system };
+}
+
+function summaryOf([command, ...args]: string[]): Promise<PushRun> {
   return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [BIN, ...args, '--json', '--quiet'], { stdio: ['ignore', 'pipe', 'inherit'] });
+    const child = spawn(command as string, args, { stdio: ['ignore', 'pipe', 'inherit'] });
     let out = '';
     child.stdout.on('data', (chunk: Buffer) => {
       out += chunk.toString();

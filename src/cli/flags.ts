@@ -8,6 +8,10 @@ export interface RunFlags {
   maxConcurrency?: number;
   method?: string;
   body?: string;
+  template?: string;
+  resize?: number;
+  format?: string;
+  quality?: number;
   field?: string;
   form?: Array<[string, string]>;
   header?: Array<[string, string]>;
@@ -114,7 +118,11 @@ export function addRunFlags(command: Command): Command {
     .option('-c, --concurrency <n>', 'uploads in flight at once, or auto to find it as the run goes (default: 8)', (value: string) => (value === 'auto' ? 'auto' : wholeNumber(value)))
     .option('--max-concurrency <n>', 'with --concurrency auto: the most in flight (default: 64)', wholeNumber)
     .option('-X, --method <method>', 'HTTP method, POST or PUT (default: POST)')
-    .addOption(new Option('--body <mode>', 'multipart: one file per form; raw: the bytes alone (default: multipart)').choices(['multipart', 'raw']))
+    .addOption(new Option('--body <mode>', 'multipart: one file per form; raw: the bytes alone; json: base64 in --template (default: multipart)').choices(['multipart', 'raw', 'json']))
+    .option('--template <json>', 'with --body json: the body, {base64} where the file goes; {name}, {path}, {stem}, {ext} may stand in its strings (default: {"image":"{base64}","name":"{name}"})')
+    .option('--resize <max>', 're-encode each image (needs sharp) to fit within max x max pixels, never enlarged', wholeNumber)
+    .addOption(new Option('--format <format>', 're-encode each image (needs sharp) as jpeg or webp (default: keep its format)').choices(['jpeg', 'webp']))
+    .option('--quality <q>', 'with --format: encoder quality, 1-100 (default: 85 for jpeg, 80 for webp)', wholeNumber)
     .option('--field <name>', 'multipart field of the file (default: image)')
     .option('-F, --form <key=value>', 'extra multipart field, repeatable', collectPair('=', 'key=value'))
     .option('-H, --header <header>', "extra request header 'Name: value', repeatable", collectPair(':', "'Name: value'"))
@@ -159,6 +167,10 @@ export function toPushOptions(flags: RunFlags): Omit<PushOptions, 'url'> & { url
     maxConcurrency: flags.maxConcurrency,
     method: flags.method?.toUpperCase(),
     body: flags.body,
+    template: flags.template,
+    resize: flags.resize,
+    format: flags.format,
+    quality: flags.quality,
     field: flags.field,
     form: flags.form,
     headers: flags.header,

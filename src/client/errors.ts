@@ -49,6 +49,13 @@ export class FileChangedError extends ImgpushError {
   }
 }
 
+/** sharp could not decode or encode the file (--resize, --format): final, since the same bytes fail the same way. */
+export class ReencodeError extends ImgpushError {
+  constructor(cause: unknown) {
+    super('IMGPUSH_REENCODE_FAILED', `could not be re-encoded (--resize, --format): ${firstLine(cause)}`, { cause });
+  }
+}
+
 /**
  * The run stopped before this file was done: Ctrl-C, SIGTERM, an aborted
  * signal, --max-failures. `why` says which, in words.
@@ -72,6 +79,10 @@ function systemCode(error: unknown): string | undefined {
 
 function messageOf(error: unknown): string {
   return error instanceof Error ? error.message : String(error);
+}
+
+function firstLine(error: unknown): string {
+  return messageOf(error).trim().split(/\r?\n/, 1)[0] ?? '';
 }
 
 const NETWORK_EXPLANATIONS: Readonly<Record<string, (host: string, seconds: number) => string>> = {

@@ -7,4 +7,5 @@ export { readPathList, readPathListFile } from './path-list.js';
 export type { FailureRecord, FailureLogHeader } from './failure-log.js';
 export type { LatencySummary } from './latency.js';
 export { ImgpushError, UsageError } from '../shared/errors.js';
-export { HttpStatusError, NetworkError, FileReadError, FileChangedError, InterruptedError } from './errors.js';
+export { HttpStatusError, NetworkError, FileReadError, FileChangedError, InterruptedError, ReencodeError } from './errors.js';
+export type { TargetFormat } from './reencode.js';

@@ -2,11 +2,13 @@ import { resolve } from 'node:path';
 import { UsageError } from '../shared/errors.js';
 import { IMAGE_EXTENSIONS } from '../shared/media-types.js';
 import type { ListedFile } from './discover.js';
+import { JsonTemplate } from './json-template.js';
 import { parseProxy, proxyFromEnvironment, type Environment, type Proxy } from './proxy.js';
+import type { ReencodeSettings, TargetFormat } from './reencode.js';
 import type { Shard } from './shard.js';
 import { parseUrlTemplate, type UrlTemplate } from './url-template.js';
 
-export type BodyMode = 'multipart' | 'raw';
+export type BodyMode = 'multipart' | 'raw' | 'json';
 export type Method = 'POST' | 'PUT';
 export type Pairs = ReadonlyArray<readonly [string, string]>;
 
@@ -20,8 +22,14 @@ export interface PushOptions {
   readonly url: string | readonly string[];
   /** Default POST. */
   readonly method?: Method;
-  /** `multipart` (default): one file per request in field `field`; `raw`: the bytes alone. */
+  /** `multipart` (default): one file per request in field `field`; `raw`: the bytes alone; `json`: the file as base64 in `template`. */
   readonly body?: BodyMode;
+  /**
+   * With body `json`: the body, `{base64}` where the file goes; `{name}`,
+   * `{path}`, `{stem}`, `{ext}` may stand inside its strings. Default
+   * `{"image":"{base64}","name":"{name}"}`.
+   */
+  readonly template?: string;
   /** Multipart field of the file; default `image`. */
   readonly field?: string;
   /** Extra multipart fields, sent before the file, in order. */
@@ -58,6 +66,12 @@ export interface PushOptions {
   readonly graceMs?: number;
   /** Files larger than this are streamed from disk instead of read whole; default 1 MiB. */
   readonly streamThresholdBytes?: number;
+  /** Re-encode each image (with sharp) to fit within this many pixels each way, never enlarged. */
+  readonly resize?: number;
+  /** Re-encode each image (with sharp) as JPEG or WebP; without it, --resize keeps the format where sharp writes it. */
+  readonly format?: TargetFormat;
+  /** With `format`: the encoder's quality, 1–100; default 85 for JPEG, 80 for WebP. */
+  readonly quality?: number;
   /** Results logs of earlier runs: a file whose last line there is uploaded, with the same size and mtime, is skipped. */
   readonly skipDone?: readonly string[];
   /** Stop the run once this many files have failed; the rest go to the failure log as not attempted. */
@@ -106,6 +120,11 @@ interface CommonSettings {
   readonly body: BodyMode;
   readonly field: string;
   readonly form: Pairs;
+  /** With body `json`, the template (the default one written out, so that a retry sends the same). */
+  readonly template: string | undefined;
+  readonly resize: number | undefined;
+  readonly format: TargetFormat | undefined;
+  readonly quality: number | undefined;
   /** Uploads in flight at most (sockets in the pool); with `adaptive`, the ceiling of the limit. */
   readonly concurrency: number;
   /** The limit is found while the run goes (--concurrency auto). */
@@ -151,6 +170,10 @@ export interface ResolvedOptions extends CommonSettings {
   readonly listed: AsyncIterable<string | ListedFile> | undefined;
   /** One or more, each on its own server. */
   readonly urls: readonly UrlTemplate[];
+  /** With body `json`: the template, checked. */
+  readonly jsonTemplate: JsonTemplate | undefined;
+  /** Set when the files are to be re-encoded (and only then is sharp loaded). */
+  readonly reencode: ReencodeSettings | undefined;
   /** Lower-case names, authorization included. */
   readonly headers: Readonly<Record<string, string>>;
   readonly extensions: ReadonlySet<string> | null;
@@ -189,6 +212,8 @@ export const DEFAULTS = {
   streamThresholdBytes: 1024 * 1024,
   filesPerRequest: 1,
   maxRequestBytes: 8 * 1024 * 1024,
+  template: '{"image":"{base64}","name":"{name}"}',
+  quality: { jpeg: 85, webp: 80 },
 } as const;
 
 const MAX_CONCURRENCY = 1024;
@@ -274,9 +299,33 @@ function checkUrls(given: string | readonly string[] | undefined): UrlTemplate[]
 }
 
 function checkGrouping(body: BodyMode, async: boolean, urls: readonly UrlTemplate[]): void {
-  if (body !== 'multipart') throw new UsageError('--files-per-request needs --body multipart: a raw body holds one file');
+  if (body !== 'multipart') throw new UsageError(`--files-per-request needs --body multipart: a ${body} body holds one file`);
   if (async) throw new UsageError('--files-per-request cannot be used with --async: a job holds one file');
   if (urls.some((url) => url.perFile)) throw new UsageError('--files-per-request cannot be used with placeholders in --url: the files of a request share one URL');
+}
+
+/** The JSON body's template, checked (--body json); undefined for the other bodies. */
+function checkTemplate(body: BodyMode, template: string | undefined, form: Pairs): JsonTemplate | undefined {
+  if (body !== 'json') {
+    if (template !== undefined) throw new UsageError('--template is the body of --body json: add --body json');
+    return undefined;
+  }
+  if (form.length > 0) throw new UsageError('--form adds multipart fields: with --body json, put them in --template');
+  return new JsonTemplate(template ?? DEFAULTS.template);
+}
+
+/** --resize, --format and --quality, checked; undefined when none is given (sharp is then never loaded). */
+function checkReencode({ resize, format, quality }: PushOptions): ReencodeSettings | undefined {
+  if (resize === undefined && format === undefined && quality === undefined) return undefined;
+  const target = format === undefined ? undefined : oneOf('--format', format, ['jpeg', 'webp'] as const);
+  if (quality !== undefined && target === undefined) {
+    throw new UsageError('--quality needs --format jpeg or --format webp (a format kept as it was is written at its default quality)');
+  }
+  return {
+    resize: resize === undefined ? undefined : integer('--resize', resize, 1),
+    format: target,
+    quality: quality === undefined ? undefined : integer('--quality', quality, 1, 100),
+  };
 }
 
 /**
@@ -290,10 +339,12 @@ export function resolveOptions(options: PushOptions): ResolvedOptions {
   }
   const urls = checkUrls(options.url);
   const method = oneOf('--method', (options.method ?? DEFAULTS.method).toUpperCase(), ['POST', 'PUT'] as const);
-  const body = oneOf('--body', options.body ?? DEFAULTS.body, ['multipart', 'raw'] as const);
+  const body = oneOf('--body', options.body ?? DEFAULTS.body, ['multipart', 'raw', 'json'] as const);
   const field = options.field ?? DEFAULTS.field;
   if (field === '') throw new UsageError('--field must not be empty');
   const form = toPairs(options.form);
+  const jsonTemplate = checkTemplate(body, options.template, form);
+  const reencode = checkReencode(options);
   const headerPairs = toPairs(options.headers);
   const headers = checkHeaders(headerPairs, body);
   if (options.token !== undefined) {
@@ -320,7 +371,12 @@ export function resolveOptions(options: PushOptions): ResolvedOptions {
   const given = options.proxy === undefined ? undefined : parseProxy(options.proxy, '--proxy');
   const proxies = urls.map((url) => given ?? proxyFromEnvironment(new URL(url.origin), options.proxyEnv ?? {}));
   const common: CommonSettings = {
-    method, body, field, form, concurrency, adaptive, timeoutMs, connectTimeoutMs, retries, retryMinDelayMs, retryMaxDelayMs,
+    method, body, field, form,
+    template: jsonTemplate?.text,
+    resize: reencode?.resize,
+    format: reencode?.format,
+    quality: reencode?.quality,
+    concurrency, adaptive, timeoutMs, connectTimeoutMs, retries, retryMinDelayMs, retryMaxDelayMs,
     maxOutageMs: duration('--max-outage', options.maxOutageMs ?? DEFAULTS.maxOutageMs, 0),
     async: options.async ?? false,
     filesPerRequest,
@@ -339,6 +395,8 @@ export function resolveOptions(options: PushOptions): ResolvedOptions {
     inputs,
     listed: options.listed,
     urls,
+    jsonTemplate,
+    reencode,
     headers,
     extensions,
     out: options.out,

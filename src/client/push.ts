@@ -17,6 +17,8 @@ import { resolveOptions, type PushOptions, type ResolvedOptions } from './option
 import type { Origin, OriginSummary } from './origins.js';
 import { OutageGate } from './outage-gate.js';
 import { RateGate } from './rate-gate.js';
+import { loadReencoder, type Reencoder } from './reencode.js';
+import { FileBodyReader, type BodyFraming } from './request-body.js';
 import { inShard, type Shard } from './shard.js';
 import { isOutage, isOverload, isRefusedForContent, isRetryable, retryDelayMs } from './retry-policy.js';
 import { loadTlsContext, type TlsContext } from './tls-context.js';
@@ -55,7 +57,7 @@ export interface FileResult {
   readonly ok: boolean;
   /** HTTP status of the last answer; null when there was none. */
   readonly status: number | null;
-  /** File bytes sent in the request that succeeded; 0 otherwise. */
+  /** File bytes sent in the request that succeeded (re-encoded, if they were; before base64); 0 otherwise. */
   readonly bytes: number;
   /** Duration of the last attempt, ms. */
   readonly ms: number;
@@ -125,9 +127,10 @@ export async function push(options: PushOptions, hooks: PushHooks = {}): Promise
   await assertInputsExist(resolved.inputs);
   await assertLogsWritable(resolved);
   const tls = await loadTlsContext(resolved);
+  const reencoder = resolved.reencode === undefined ? undefined : await loadReencoder(resolved.reencode);
   const done = await DoneFiles.load(resolved.skipDone);
   for (const warning of resolved.warnings) hooks.onWarning?.(warning);
-  return new PushRun(resolved, hooks, done, tls).run();
+  return new PushRun(resolved, hooks, done, tls, reencoder).run();
 }
 
 /** A log that cannot be written would be found out only after files were sent: check its folder first. */
@@ -169,6 +172,7 @@ const STOPPED = 'the run was stopped';
 class PushRun {
   readonly #options: ResolvedOptions;
   readonly #hooks: PushHooks;
+  readonly #bodies: FileBodyReader;
   readonly #transport: Transport;
   readonly #limit: LimitFunction;
   readonly #failures: FailureLog;
@@ -210,7 +214,7 @@ class PushRun {
   #onCancel: () => void = NO_CALLBACK;
   #graceTimer: NodeJS.Timeout | undefined;
 
-  constructor(options: ResolvedOptions, hooks: PushHooks, done: DoneFiles, tls: TlsContext | undefined) {
+  constructor(options: ResolvedOptions, hooks: PushHooks, done: DoneFiles, tls: TlsContext | undefined, reencoder: Reencoder | undefined) {
     this.#options = options;
     this.#hooks = hooks;
     this.#done = done;
@@ -226,10 +230,11 @@ class PushRun {
     this.#queueLimit = options.concurrency * options.filesPerRequest + 256;
     // Every backoff in progress listens to this signal: more than Node's default of 10 is expected.
     setMaxListeners(0, this.#inFlight.signal);
+    const framing: BodyFraming = options.body === 'multipart' ? new MultipartFraming(options.field, options.form) : options.jsonTemplate;
+    this.#bodies = new FileBodyReader(this.#files, framing, options.streamThresholdBytes, reencoder);
     this.#transport = new Transport({
       urls: options.urls,
       method: options.method,
-      framing: options.body === 'multipart' ? new MultipartFraming(options.field, options.form) : undefined,
       headers: options.headers,
       connections: options.concurrency,
       timeoutMs: options.timeoutMs,
@@ -238,8 +243,6 @@ class PushRun {
       tls,
       proxies: options.proxies,
       clientCertificate: options.cert !== undefined,
-      streamThresholdBytes: options.streamThresholdBytes,
-      files: this.#files,
       keepResponses: this.#results !== undefined,
     });
     this.#inFlight.signal.addEventListener('abort', () => this.#transport.cancel(), { once: true });
@@ -417,11 +420,11 @@ class PushRun {
       // A job an earlier run left pending is fetched; only a job the server no longer knows means sending the file again.
       let delivery = job === undefined ? undefined : await this.#awaitJob(job, file.size);
       if (delivery === undefined) {
-        delivery = await this.#withRetries((origin) => this.#transport.send(origin, file.path, file.rel), tally);
+        delivery = await this.#withRetries(() => this.#bodies.read(file.path, file.rel), (origin, body) => this.#transport.send(origin, body, file.rel), tally);
         if (this.#options.async) {
           job = delivery.job;
           if (job === undefined) throw new ImgpushError('IMGPUSH_NOT_A_JOB', `--async: the server answered ${delivery.status} without a Location header; is --url a jobs endpoint (such as /v1/jobs)?`);
-          delivery = await this.#awaitJob(job, file.size);
+          delivery = await this.#awaitJob(job, delivery.bytes);
           if (delivery === undefined) throw new ImgpushError('IMGPUSH_JOB_GONE', `the server no longer knows job ${job} (expired?)`);
         }
       }
@@ -453,7 +456,8 @@ class PushRun {
     const tally: Tally = { attempts: 0, ms: 0 };
     let delivery: GroupDelivery;
     try {
-      delivery = await this.#withRetries((origin) => this.#transport.sendGroup(origin, files.map((file) => file.path), first.rel), tally);
+      const paths = files.map((file) => file.path);
+      delivery = await this.#withRetries(() => this.#bodies.readGroup(paths), (origin, body) => this.#transport.sendGroup(origin, body, first.rel), tally);
     } catch (error) {
       this.#progress.inFlight -= files.length;
       if (files.length > 1 && isRefusedForContent(error) && !this.#stopping) {
@@ -486,26 +490,29 @@ class PushRun {
   }
 
   /**
-   * Sends, and sends again while the error is retryable and retries are
-   * left. Each attempt waits at the outage gate, and tells the latency
-   * histogram and the adaptive limit how it went; `tally` counts them.
+   * Reads the body and sends it, and does both again while the error is
+   * retryable and retries are left. Each attempt waits at the outage gate,
+   * and tells the latency histogram and the adaptive limit how it went;
+   * `tally` counts them.
    */
-  async #withRetries<T extends { readonly status: number | null }>(send: (origin: Origin) => Promise<T>, tally: Tally): Promise<T> {
+  async #withRetries<B, T extends { readonly status: number | null }>(read: () => Promise<B>, send: (origin: Origin, body: B) => Promise<T>, tally: Tally): Promise<T> {
     const origins = this.#transport.origins;
     const attempt = async (): Promise<T> => {
       const closed = this.#gate.admit();
       if (closed !== undefined) await closed;
       tally.attempts++;
       if (this.#inFlight.signal.aborted) throw new InterruptedError(false, this.#stopReason);
+      const body = await read();
       const origin = origins.pick();
       tally.origin = origin;
       origin.inFlight++;
+      // The clock starts once the body is ready: latency is the network's and the server's, not the disk's or sharp's.
       const started = performance.now();
       let answered = false;
       let ok = false;
       let overloaded = false;
       try {
-        const delivery = await send(origin);
+        const delivery = await send(origin, body);
         // A request of files none of which could be read was never sent.
         answered = ok = delivery.status !== null;
         if (answered) this.#gate.answered();

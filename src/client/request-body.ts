@@ -1,31 +1,38 @@
 import { createReadStream } from 'node:fs';
 import { basename } from 'node:path';
 import { Readable } from 'node:stream';
+import { ImgpushError } from '../shared/errors.js';
 import { contentTypeFor } from '../shared/media-types.js';
-import { FileChangedError, FileReadError, toFileReadError } from './errors.js';
+import { FileChangedError, FileReadError, ReencodeError, toFileReadError } from './errors.js';
 import type { FileAccess } from './file-access.js';
-import type { MultipartFraming } from './multipart.js';
+import { JsonTemplate } from './json-template.js';
+import { MultipartFraming } from './multipart.js';
+import type { Reencoded, Reencoder } from './reencode.js';
+
+/** How a file goes into its request: framed as multipart, as base64 inside a JSON template, or raw (undefined). */
+export type BodyFraming = MultipartFraming | JsonTemplate | undefined;
 
 /** A request body made from one file: one Buffer for small files, a stream of exactly `length` bytes for large ones. */
 export interface FileBody {
   readonly data: Buffer | Readable;
   readonly length: number;
-  /** The file's bytes in it (without the multipart framing). */
+  /** The file's bytes in it, as sent (re-encoded, if it was; before base64), without the framing. */
   readonly fileBytes: number;
-  /** Content type of the file itself (the part's type in multipart). */
-  readonly fileType: string;
+  /** The request's content type. */
+  readonly contentType: string;
 }
 
 /**
  * Several files read into one multipart body (--files-per-request): a part
- * per file that could be opened; those that could not are left out, each
- * with its reason.
+ * per file that could be opened (and re-encoded); those that could not are
+ * left out, each with its reason.
  */
 export interface GroupBody {
   /** Absent when no file could be read: there is nothing to send. */
   readonly data: Buffer | undefined;
+  readonly contentType: string;
   /** Per file, in order: its bytes in the body, or why it was left out. */
-  readonly files: ReadonlyArray<number | FileReadError>;
+  readonly files: ReadonlyArray<number | FileReadError | ReencodeError>;
 }
 
 /** A file opened for reading, its size taken from the descriptor. */
@@ -36,44 +43,74 @@ interface OpenedFile {
   readonly type: string;
 }
 
+/** What goes around one file's bytes in its request, and whether they go in as base64. */
+interface Envelope {
+  readonly head: Buffer | undefined;
+  readonly tail: Buffer | undefined;
+  readonly base64: boolean;
+  readonly contentType: string;
+}
+
+/** A file of a group as it will go: re-encoded already, or to be read into place. */
+interface Part {
+  readonly file: OpenedFile;
+  readonly name: string;
+  readonly type: string;
+  readonly size: number;
+  readonly bytes: Buffer | undefined;
+}
+
+const JSON_TYPE = 'application/json';
+const RAW_CHUNK_BYTES = 256 * 1024;
+/** A multiple of 3: each chunk of a file read as a rule encodes to base64 on its own, with no padding mid-body. */
+const BASE64_CHUNK_BYTES = 3 * 64 * 1024;
+
 /**
  * Reads each file into a request body, afresh for every attempt, so a retry
  * never sends a stale, truncated or doubled body. Files up to
  * `streamThreshold` bytes are read whole straight into the final buffer
  * between the multipart head and tail (no copy); larger ones are streamed.
+ * With a re-encoder, each file is read whole and re-encoded first.
  */
 export class FileBodyReader {
   readonly #files: FileAccess;
-  readonly #framing: MultipartFraming | undefined;
+  readonly #framing: BodyFraming;
   readonly #streamThreshold: number;
+  readonly #reencoder: Reencoder | undefined;
 
-  constructor(files: FileAccess, framing: MultipartFraming | undefined, streamThreshold: number) {
+  constructor(files: FileAccess, framing: BodyFraming, streamThreshold: number, reencoder: Reencoder | undefined) {
     this.#files = files;
     this.#framing = framing;
     this.#streamThreshold = streamThreshold;
+    this.#reencoder = reencoder;
   }
 
-  async read(path: string): Promise<FileBody> {
+  /** The body of the file at `path`, found at `rel` under its input root (for the JSON template's `{path}`). */
+  async read(path: string, rel: string): Promise<FileBody> {
     const file = await this.#open(path);
     let streaming = false;
     try {
-      const { fd, size, name, type } = file;
-      const framing = this.#framing;
-      const head = framing === undefined ? undefined : Buffer.from(framing.head(name, type));
-      const framingLength = head === undefined || framing === undefined ? 0 : head.length + framing.tail.length;
-      if (size > this.#streamThreshold) {
-        streaming = true;
-        // autoClose: destroying the file stream closes the descriptor, whether or not the body was ever read.
-        const stream = createReadStream('', { fd, start: 0, end: size - 1, highWaterMark: 256 * 1024 });
-        const data = Readable.from(frame(stream, size, head, framing?.tail), { objectMode: false });
-        data.once('close', () => stream.destroy());
-        return { data, length: framingLength + size, fileBytes: size, fileType: type };
+      if (this.#reencoder !== undefined) {
+        const { data, name, type } = await this.#reencode(file, this.#reencoder);
+        return around(this.#envelope(name, type, rel), data);
       }
-      const data = Buffer.allocUnsafe(framingLength + size);
-      const offset = head === undefined ? 0 : head.copy(data, 0);
+      const envelope = this.#envelope(file.name, file.type, rel);
+      if (file.size > this.#streamThreshold) {
+        streaming = true;
+        return stream(file, envelope);
+      }
+      if (envelope.base64) {
+        const bytes = Buffer.allocUnsafe(file.size);
+        await this.#readInto(file, bytes, 0);
+        return around(envelope, bytes);
+      }
+      const { head, tail, contentType } = envelope;
+      const offset = head?.length ?? 0;
+      const data = Buffer.allocUnsafe(offset + file.size + (tail?.length ?? 0));
+      head?.copy(data, 0);
       await this.#readInto(file, data, offset);
-      framing?.tail.copy(data, offset + size);
-      return { data, length: data.length, fileBytes: size, fileType: type };
+      tail?.copy(data, offset + file.size);
+      return { data, length: data.length, fileBytes: file.size, contentType };
     } catch (error) {
       throw asReadError(error);
     } finally {
@@ -88,32 +125,64 @@ export class FileBodyReader {
     try {
       // #open throws only FileReadError: a file that cannot be opened is left out with its reason.
       for (const path of paths) opened.push(await this.#open(path).catch((error: unknown) => error as FileReadError));
+      // Re-encoded sizes are known only once encoded: every file is, before the body is laid out.
+      const parts: Array<Part | FileReadError | ReencodeError> = [];
+      for (const file of opened) parts.push(file instanceof FileReadError ? file : await this.#part(file));
       const heads: Buffer[] = [];
       let length = framing.tail.length;
-      for (const file of opened) {
-        if (file instanceof FileReadError) continue;
-        const head = Buffer.from(heads.length === 0 ? framing.head(file.name, file.type) : framing.between(file.name, file.type));
+      for (const part of parts) {
+        if (part instanceof ImgpushError) continue;
+        const head = Buffer.from(heads.length === 0 ? framing.head(part.name, part.type) : framing.between(part.name, part.type));
         heads.push(head);
-        length += head.length + file.size;
+        length += head.length + part.size;
       }
-      const files = opened.map((file) => (file instanceof FileReadError ? file : file.size));
-      if (heads.length === 0) return { data: undefined, files };
+      const files = parts.map((part) => (part instanceof ImgpushError ? part : part.size));
+      if (heads.length === 0) return { data: undefined, contentType: framing.contentType, files };
       const data = Buffer.allocUnsafe(length);
       let offset = 0;
-      let part = 0;
-      for (const file of opened) {
-        if (file instanceof FileReadError) continue;
-        offset += (heads[part++] as Buffer).copy(data, offset);
-        await this.#readInto(file, data, offset);
-        offset += file.size;
+      let index = 0;
+      for (const part of parts) {
+        if (part instanceof ImgpushError) continue;
+        offset += (heads[index++] as Buffer).copy(data, offset);
+        if (part.bytes === undefined) await this.#readInto(part.file, data, offset);
+        else part.bytes.copy(data, offset);
+        offset += part.size;
       }
       framing.tail.copy(data, offset);
-      return { data, files };
+      return { data, contentType: framing.contentType, files };
     } catch (error) {
       throw asReadError(error);
     } finally {
       for (const file of opened) if (!(file instanceof FileReadError)) await this.#files.close(file.fd);
     }
+  }
+
+  /** A file of a group, re-encoded now when it is to be; one that cannot be is left out with its reason. */
+  async #part(file: OpenedFile): Promise<Part | ReencodeError> {
+    if (this.#reencoder === undefined) return { file, name: file.name, type: file.type, size: file.size, bytes: undefined };
+    try {
+      const { data, name, type } = await this.#reencode(file, this.#reencoder);
+      return { file, name, type, size: data.length, bytes: data };
+    } catch (error) {
+      if (error instanceof ReencodeError) return error;
+      throw error;
+    }
+  }
+
+  async #reencode(file: OpenedFile, reencoder: Reencoder): Promise<Reencoded> {
+    const bytes = Buffer.allocUnsafe(file.size);
+    await this.#readInto(file, bytes, 0);
+    return reencoder.reencode(bytes, file.name);
+  }
+
+  #envelope(name: string, type: string, rel: string): Envelope {
+    const framing = this.#framing;
+    if (framing instanceof MultipartFraming) return { head: Buffer.from(framing.head(name, type)), tail: framing.tail, base64: false, contentType: framing.contentType };
+    if (framing instanceof JsonTemplate) {
+      const [head, tail] = framing.around(rel, name);
+      return { head, tail, base64: true, contentType: JSON_TYPE };
+    }
+    return { head: undefined, tail: undefined, base64: false, contentType: type };
   }
 
   async #open(path: string): Promise<OpenedFile> {
@@ -145,18 +214,54 @@ export class FileBodyReader {
   }
 }
 
-function asReadError(error: unknown): FileReadError | FileChangedError {
-  return error instanceof FileReadError || error instanceof FileChangedError ? error : toFileReadError(error);
+function asReadError(error: unknown): ImgpushError {
+  return error instanceof ImgpushError ? error : toFileReadError(error);
 }
 
-/** The file's first `size` bytes between head and tail; fails rather than send fewer. */
-async function* frame(file: AsyncIterable<Buffer>, size: number, head: Buffer | undefined, tail: Buffer | undefined): AsyncGenerator<Buffer> {
+/** How many bytes `size` file bytes take in the body. */
+function encodedLength(size: number, base64: boolean): number {
+  return base64 ? 4 * Math.ceil(size / 3) : size;
+}
+
+/** A body around bytes already in memory (re-encoded, or to go in as base64), in one buffer. */
+function around({ head, tail, base64, contentType }: Envelope, bytes: Buffer): FileBody {
+  if (head === undefined && tail === undefined && !base64) return { data: bytes, length: bytes.length, fileBytes: bytes.length, contentType };
+  const offset = head?.length ?? 0;
+  const data = Buffer.allocUnsafe(offset + encodedLength(bytes.length, base64) + (tail?.length ?? 0));
+  head?.copy(data, 0);
+  const end = offset + (base64 ? data.write(bytes.toString('base64'), offset, 'latin1') : bytes.copy(data, offset));
+  tail?.copy(data, end);
+  return { data, length: data.length, fileBytes: bytes.length, contentType };
+}
+
+/** A large file's body, streamed from disk between its head and tail, with its length known in advance. */
+function stream({ fd, size }: OpenedFile, envelope: Envelope): FileBody {
+  const { head, tail, base64, contentType } = envelope;
+  // autoClose: destroying the file stream closes the descriptor, whether or not the body was ever read.
+  const file = createReadStream('', { fd, start: 0, end: size - 1, highWaterMark: base64 ? BASE64_CHUNK_BYTES : RAW_CHUNK_BYTES });
+  const data = Readable.from(frame(file, size, envelope), { objectMode: false });
+  data.once('close', () => file.destroy());
+  return { data, length: (head?.length ?? 0) + encodedLength(size, base64) + (tail?.length ?? 0), fileBytes: size, contentType };
+}
+
+/** The file's first `size` bytes (as base64 when asked) between head and tail; fails rather than send fewer. */
+async function* frame(file: AsyncIterable<Buffer>, size: number, { head, tail, base64 }: Envelope): AsyncGenerator<Buffer> {
   if (head !== undefined) yield head;
   let sent = 0;
+  // With base64: the 0–2 bytes of a chunk that do not make a group of 3, encoded with the next chunk.
+  let carry: Buffer | undefined;
   for await (const chunk of file) {
     sent += chunk.length;
-    yield chunk;
+    if (!base64) {
+      yield chunk;
+      continue;
+    }
+    const bytes = carry === undefined ? chunk : Buffer.concat([carry, chunk]);
+    const whole = bytes.length - (bytes.length % 3);
+    if (whole > 0) yield Buffer.from(bytes.toString('base64', 0, whole), 'latin1');
+    carry = whole === bytes.length ? undefined : bytes.subarray(whole);
   }
   if (sent !== size) throw new FileChangedError(size, sent);
+  if (carry !== undefined) yield Buffer.from(carry.toString('base64'), 'latin1');
   if (tail !== undefined) yield tail;
 }

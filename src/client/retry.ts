@@ -6,12 +6,19 @@ import { push, type PushHooks, type PushSummary } from './push.js';
 
 /** Options of a retry: any of push's, each overriding what the failure log recorded. */
 export type RetryOverrides = Partial<Omit<PushOptions, 'inputs' | 'listed'>>;
-
+type RecordedOptions = Omit<PushOptions, 'inputs' | 'listed'>;
 
 /** The recorded settings as push options: the headers whose values were kept, not the token nor the proxy's credentials. */
-function fromSettings({ headers, token: _sent, proxyCredentials: _had, adaptive, concurrency, ...settings }: RequestSettings): Omit<PushOptions, 'inputs' | 'listed'> {
+function fromSettings({ headers, token: _sent, proxyCredentials: _had, adaptive, concurrency, ...settings }: RequestSettings): RecordedOptions {
   const kept = headers.filter((pair): pair is readonly [string, string] => pair[1] !== null);
   return { ...settings, headers: kept, ...(adaptive ? { concurrency: 'auto', maxConcurrency: concurrency } : { concurrency }) };
+}
+
+/** A retry with another --body leaves out what only the recorded body used: its --template, or its --form fields. */
+function forBody(recorded: RecordedOptions, overrides: RetryOverrides): RecordedOptions {
+  if (overrides.body === undefined || overrides.body === recorded.body) return recorded;
+  const { template: _template, form: _form, ...rest } = recorded;
+  return rest;
 }
 
 function missingSecrets(settings: RequestSettings, overrides: RetryOverrides): string[] {
@@ -42,7 +49,7 @@ export async function retry(failureLog: string, overrides: RetryOverrides = {}, 
   const target = overrides.failures ?? failureLog;
   const replacing = resolve(target) === resolve(failureLog);
   const failures = replacing ? `${target}.retry-${process.pid}` : target;
-  const summary = await push({ ...fromSettings(log.settings), ...overrides, listed: log.files, failures }, hooks);
+  const summary = await push({ ...forBody(fromSettings(log.settings), overrides), ...overrides, listed: log.files, failures }, hooks);
   if (!replacing) return summary;
   if (summary.interrupted) {
     await rm(failures, { force: true });

@@ -1,11 +1,9 @@
 import { Readable } from 'node:stream';
 import type { Dispatcher } from 'undici';
 import { createDispatcher } from './dispatcher.js';
-import { HttpStatusError, InterruptedError, toNetworkError, type FileReadError } from './errors.js';
-import type { MultipartFraming } from './multipart.js';
-import type { FileAccess } from './file-access.js';
+import { HttpStatusError, InterruptedError, toNetworkError, type FileReadError, type ReencodeError } from './errors.js';
 import { Origin, OriginSet } from './origins.js';
-import { FileBodyReader } from './request-body.js';
+import type { FileBody, GroupBody } from './request-body.js';
 import type { Proxy } from './proxy.js';
 import { parseRetryAfter } from './retry-policy.js';
 import type { TlsContext } from './tls-context.js';
@@ -19,8 +17,6 @@ export interface TransportSettings {
   /** One or several servers (--url repeated): see OriginSet. */
   readonly urls: readonly UrlTemplate[];
   readonly method: 'POST' | 'PUT';
-  /** Set for multipart bodies; raw bodies are the file's bytes alone. */
-  readonly framing: MultipartFraming | undefined;
   /** Lower-case names; may hold authorization, never logged. */
   readonly headers: Readonly<Record<string, string>>;
   readonly connections: number;
@@ -32,9 +28,6 @@ export interface TransportSettings {
   readonly proxies: ReadonlyArray<Proxy | undefined>;
   /** A client certificate was given (--cert). */
   readonly clientCertificate: boolean;
-  readonly streamThresholdBytes: number;
-  /** The run's file calls, shared with discovery. */
-  readonly files: FileAccess;
   /** Read and keep every answer (for the results log), not only the failures'. */
   readonly keepResponses: boolean;
 }
@@ -53,7 +46,7 @@ export interface Delivery {
 export interface GroupDelivery {
   /** The answer's status; null when no file could be read and nothing was sent. */
   readonly status: number | null;
-  readonly files: ReadonlyArray<{ readonly bytes: number; readonly response: unknown } | FileReadError>;
+  readonly files: ReadonlyArray<{ readonly bytes: number; readonly response: unknown } | FileReadError | ReencodeError>;
 }
 
 /** What a job's URL answered: its state, or that it is gone. */
@@ -65,20 +58,18 @@ export interface JobState {
 }
 
 /**
- * Sends files, one or several per request, to one or several servers,
- * each through its own dispatcher (see createDispatcher). Every answer's
+ * Sends request bodies (see FileBodyReader), one or several files each, to
+ * one or several servers, each through its own dispatcher (see createDispatcher). Every answer's
  * body is read or dumped so sockets are reused.
  */
 export class Transport {
   readonly origins: OriginSet;
   readonly #settings: TransportSettings;
-  readonly #files: FileBodyReader;
   #cancelled: Promise<void> | undefined;
 
   constructor(settings: TransportSettings) {
     const { urls, connections, timeoutMs, connectTimeoutMs, http2, tls, proxies } = settings;
     this.#settings = settings;
-    this.#files = new FileBodyReader(settings.files, settings.framing, settings.streamThresholdBytes);
     this.origins = new OriginSet(urls.map((url, i) => {
       const proxy = proxies[i];
       return new Origin(url, createDispatcher({ origin: url.origin, connections, timeoutMs, connectTimeoutMs, http2, tls, proxy: proxy?.url }), {
@@ -101,30 +92,27 @@ export class Transport {
   }
 
   /**
-   * Sends one file once. Throws HttpStatusError for a non-2xx answer,
-   * NetworkError when there was no answer, FileReadError/FileChangedError
-   * when the file could not be read, InterruptedError once cancelled.
+   * Sends the body of the file found at `rel` once. Throws HttpStatusError
+   * for a non-2xx answer, NetworkError when there was no answer,
+   * FileChangedError when a streamed file changed, InterruptedError once cancelled.
    */
-  async send(origin: Origin, path: string, rel: string): Promise<Delivery> {
-    const body = await this.#files.read(path);
-    const answer = await this.#exchange(origin, rel, this.#settings.framing?.contentType ?? body.fileType, body.data, body.length);
+  async send(origin: Origin, body: FileBody, rel: string): Promise<Delivery> {
+    const answer = await this.#exchange(origin, rel, body.contentType, body.data, body.length);
     const location = answer.status === 202 ? answer.location : undefined;
     const job = typeof location === 'string' ? this.#jobPlace(new URL(location, origin.url.origin)) : undefined;
     return { status: answer.status, response: answer.response, bytes: body.fileBytes, ...(job === undefined ? {} : { job }) };
   }
 
   /**
-   * Sends several files in one multipart request, once; throws as send()
-   * does for the request. A file that cannot be opened is left out of the
-   * request, with its reason in the answer's place.
+   * Sends several files in one request, once; throws as send() does for
+   * the request. A file left out of the body has its reason in its
+   * answer's place.
    */
-  async sendGroup(origin: Origin, paths: readonly string[], rel: string): Promise<GroupDelivery> {
-    const body = await this.#files.readGroup(paths);
+  async sendGroup(origin: Origin, body: GroupBody, rel: string): Promise<GroupDelivery> {
     let status: number | null = null;
     let answers: unknown[] = [];
     if (body.data !== undefined) {
-      const framing = this.#settings.framing as MultipartFraming;
-      const answer = await this.#exchange(origin, rel, framing.contentType, body.data, body.data.length);
+      const answer = await this.#exchange(origin, rel, body.contentType, body.data, body.data.length);
       status = answer.status;
       answers = answerPerFile(answer.response, body.files.filter((file) => typeof file === 'number').length);
     }

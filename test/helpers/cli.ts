@@ -26,9 +26,17 @@ function environment(extra: Record<string, string> = {}): NodeJS.ProcessEnv {
   return { ...Object.fromEntries(inherited), ...extra };
 }
 
+export interface CliOptions {
+  readonly cwd?: string;
+  readonly input?: string | Buffer;
+  readonly env?: Record<string, string>;
+  /** Another copy of the launcher (an install laid out by a test); default BIN. */
+  readonly bin?: string;
+}
+
 /** Starts `bin/imgpush` with these arguments; stdin gets `input` (then closes) unless it is undefined. */
-export function startCli(args: string[], options: { cwd?: string; input?: string | Buffer; env?: Record<string, string> } = {}): CliRun {
-  const child = spawn(process.execPath, [BIN, ...args], {
+export function startCli(args: string[], options: CliOptions = {}): CliRun {
+  const child = spawn(process.execPath, [options.bin ?? BIN, ...args], {
     cwd: options.cwd,
     env: environment(options.env),
     stdio: ['pipe', 'pipe', 'pipe'],
@@ -68,6 +76,6 @@ export function startCli(args: string[], options: { cwd?: string; input?: string
 }
 
 /** Runs `bin/imgpush` to the end. */
-export function runCli(args: string[], options: { cwd?: string; input?: string | Buffer; env?: Record<string, string> } = {}): Promise<CliResult> {
+export function runCli(args: string[], options: CliOptions = {}): Promise<CliResult> {
   return startCli(args, { input: '', ...options }).done;
 }
