@@ -9,6 +9,8 @@ export interface RunFlags {
   method?: string;
   body?: string;
   template?: string;
+  model?: string;
+  inputName?: string;
   resize?: number;
   format?: string;
   quality?: number;
@@ -118,7 +120,9 @@ export function addRunFlags(command: Command): Command {
     .option('-c, --concurrency <n>', 'uploads in flight at once, or auto to find it as the run goes (default: 8)', (value: string) => (value === 'auto' ? 'auto' : wholeNumber(value)))
     .option('--max-concurrency <n>', 'with --concurrency auto: the most in flight (default: 64)', wholeNumber)
     .option('-X, --method <method>', 'HTTP method, POST or PUT (default: POST)')
-    .addOption(new Option('--body <mode>', 'multipart: one file per form; raw: the bytes alone; json: base64 in --template (default: multipart)').choices(['multipart', 'raw', 'json']))
+    .addOption(new Option('--body <mode>', 'multipart: one file per form; raw: the bytes alone; json: base64 in --template; v2: Open Inference Protocol (default: multipart)').choices(['multipart', 'raw', 'json', 'v2']))
+    .option('--model <name>', 'with --body v2: the model; --url is the server, and /v2/models/<name>/infer goes under it')
+    .option('--input-name <name>', 'with --body v2: the model\'s BYTES input the images go in (default: image)')
     .option('--template <json>', 'with --body json: the body, {base64} where the file goes; {name}, {path}, {stem}, {ext} may stand in its strings (default: {"image":"{base64}","name":"{name}"})')
     .option('--resize <max>', 're-encode each image (needs sharp) to fit within max x max pixels, never enlarged', wholeNumber)
     .addOption(new Option('--format <format>', 're-encode each image (needs sharp) as jpeg or webp (default: keep its format)').choices(['jpeg', 'webp']))
@@ -168,6 +172,8 @@ export function toPushOptions(flags: RunFlags): Omit<PushOptions, 'url'> & { url
     method: flags.method?.toUpperCase(),
     body: flags.body,
     template: flags.template,
+    model: flags.model,
+    inputName: flags.inputName,
     resize: flags.resize,
     format: flags.format,
     quality: flags.quality,

@@ -17,7 +17,8 @@ export class InferenceFraming {
   }
 
   /** What goes before each file's bytes (the header before the first), what goes after the last, and the header's length. */
-  frame(sizes: readonly number[]): { before: Buffer[]; after: Buffer; headers: Record<string, string> } {
+  frame(parts: ReadonlyArray<{ readonly size: number }>): { before: Buffer[]; after: Buffer; headers: Record<string, string> } {
+    const sizes = parts.map((part) => part.size);
     const header = Buffer.from(JSON.stringify(imageRequestHeader(sizes, { inputName: this.#inputName })));
     const before = sizes.map(lengthPrefix);
     before[0] = Buffer.concat([header, before[0] as Buffer]);

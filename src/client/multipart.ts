@@ -34,6 +34,11 @@ export class MultipartFraming {
     return `${this.#prefix}${quote(name)}"\r\nContent-Type: ${contentType}\r\n\r\n`;
   }
 
+  /** What goes before each file's bytes in a request of several, and after the last. */
+  frame(parts: ReadonlyArray<{ readonly name: string; readonly type: string }>): { before: Buffer[]; after: Buffer } {
+    return { before: parts.map(({ name, type }, i) => Buffer.from(i === 0 ? this.head(name, type) : this.between(name, type))), after: this.tail };
+  }
+
   /** What goes between the bytes of one file and those of the next file `name` in the same request. */
   between(name: string, contentType: string): string {
     return `${this.#between}${quote(name)}"\r\nContent-Type: ${contentType}\r\n\r\n`;

@@ -2,13 +2,14 @@ import { resolve } from 'node:path';
 import { UsageError } from '../shared/errors.js';
 import { IMAGE_EXTENSIONS } from '../shared/media-types.js';
 import type { ListedFile } from './discover.js';
+import { inferPath } from './inference-body.js';
 import { JsonTemplate } from './json-template.js';
 import { parseProxy, proxyFromEnvironment, type Environment, type Proxy } from './proxy.js';
 import type { ReencodeSettings, TargetFormat } from './reencode.js';
 import type { Shard } from './shard.js';
 import { parseUrlTemplate, type UrlTemplate } from './url-template.js';
 
-export type BodyMode = 'multipart' | 'raw' | 'json';
+export type BodyMode = 'multipart' | 'raw' | 'json' | 'v2';
 export type Method = 'POST' | 'PUT';
 export type Pairs = ReadonlyArray<readonly [string, string]>;
 
@@ -30,6 +31,10 @@ export interface PushOptions {
    * `{"image":"{base64}","name":"{name}"}`.
    */
   readonly template?: string;
+  /** With body `v2`: the model, whose infer URL (`/v2/models/{model}/infer`) goes under each `url`. */
+  readonly model?: string;
+  /** With body `v2`: the model's BYTES input the images go in; default `image` (what `imgpush serve` calls it). */
+  readonly inputName?: string;
   /** Multipart field of the file; default `image`. */
   readonly field?: string;
   /** Extra multipart fields, sent before the file, in order. */
@@ -122,6 +127,9 @@ interface CommonSettings {
   readonly form: Pairs;
   /** With body `json`, the template (the default one written out, so that a retry sends the same). */
   readonly template: string | undefined;
+  /** With body `v2`: the model and its input. */
+  readonly model: string | undefined;
+  readonly inputName: string | undefined;
   readonly resize: number | undefined;
   readonly format: TargetFormat | undefined;
   readonly quality: number | undefined;
@@ -213,6 +221,7 @@ export const DEFAULTS = {
   filesPerRequest: 1,
   maxRequestBytes: 8 * 1024 * 1024,
   template: '{"image":"{base64}","name":"{name}"}',
+  inputName: 'image',
   quality: { jpeg: 85, webp: 80 },
 } as const;
 
@@ -288,20 +297,41 @@ function checkShard({ index, count }: Shard): Shard {
   return { index, count };
 }
 
-/** Several files in one request need one multipart form, one URL for all, and one answer for all. */
-function checkUrls(given: string | readonly string[] | undefined): UrlTemplate[] {
+/** `--url`, once or more; with body v2, a server's base URL, under which the model's infer path goes. */
+function checkUrls(given: string | readonly string[] | undefined, model: string | undefined): UrlTemplate[] {
   const list = typeof given === 'string' ? [given] : given ?? [];
   if (list.length === 0 || list.some((text) => typeof text !== 'string' || text === '')) throw new UsageError('--url is required (where to send the files)');
-  const urls = list.map(parseUrlTemplate);
+  const urls = list.map((text) => parseUrlTemplate(model === undefined ? text : inferUrl(text, model)));
+  if (model !== undefined && urls.some((url) => url.perFile)) throw new UsageError('--body v2 sends to the model\'s infer URL: --url cannot hold placeholders');
   const origins = new Set(urls.map((url) => url.origin));
   if (origins.size < urls.length) throw new UsageError('--url names the same server twice: give each server (scheme, host and port) once', 'IMGPUSH_BAD_URL');
   return urls;
 }
 
+/** The model's infer URL under a server's base URL (kept as it is when it names an infer URL already). */
+function inferUrl(text: string, model: string): string {
+  const [base = text, query] = text.split(/\?(.*)/s);
+  if (/\/infer\/?$/.test(base)) return text;
+  return inferPath(base, model) + (query === undefined ? '' : `?${query}`);
+}
+
+/** Several files in one request need one multipart form (or v2 tensor), one URL for all, and one answer for all. */
 function checkGrouping(body: BodyMode, async: boolean, urls: readonly UrlTemplate[]): void {
-  if (body !== 'multipart') throw new UsageError(`--files-per-request needs --body multipart: a ${body} body holds one file`);
+  if (body !== 'multipart' && body !== 'v2') throw new UsageError(`--files-per-request needs --body multipart: a ${body} body holds one file`);
   if (async) throw new UsageError('--files-per-request cannot be used with --async: a job holds one file');
   if (urls.some((url) => url.perFile)) throw new UsageError('--files-per-request cannot be used with placeholders in --url: the files of a request share one URL');
+}
+
+/** --model and --input-name, which --body v2 needs and nothing else takes. */
+function checkInference(body: BodyMode, { model, inputName, form }: PushOptions): { model: string | undefined; inputName: string | undefined } {
+  if (body !== 'v2') {
+    if (model !== undefined || inputName !== undefined) throw new UsageError('--model and --input-name name the model of --body v2: add --body v2');
+    return { model: undefined, inputName: undefined };
+  }
+  if (model === undefined || model === '') throw new UsageError('--body v2 needs --model: the name of the model to infer with, as the server knows it');
+  if (inputName === '') throw new UsageError('--input-name must not be empty');
+  if (toPairs(form).length > 0) throw new UsageError('--form adds multipart fields: --body v2 sends an inference request');
+  return { model, inputName: inputName ?? DEFAULTS.inputName };
 }
 
 /** The JSON body's template, checked (--body json); undefined for the other bodies. */
@@ -337,9 +367,10 @@ export function resolveOptions(options: PushOptions): ResolvedOptions {
   if (inputs.length === 0 && options.listed === undefined) {
     throw new UsageError('nothing to upload: name files, folders or glob patterns, or - to read paths from stdin', 'IMGPUSH_NO_INPUT');
   }
-  const urls = checkUrls(options.url);
   const method = oneOf('--method', (options.method ?? DEFAULTS.method).toUpperCase(), ['POST', 'PUT'] as const);
-  const body = oneOf('--body', options.body ?? DEFAULTS.body, ['multipart', 'raw', 'json'] as const);
+  const body = oneOf('--body', options.body ?? DEFAULTS.body, ['multipart', 'raw', 'json', 'v2'] as const);
+  const { model, inputName } = checkInference(body, options);
+  const urls = checkUrls(options.url, model);
   const field = options.field ?? DEFAULTS.field;
   if (field === '') throw new UsageError('--field must not be empty');
   const form = toPairs(options.form);
@@ -373,6 +404,8 @@ export function resolveOptions(options: PushOptions): ResolvedOptions {
   const common: CommonSettings = {
     method, body, field, form,
     template: jsonTemplate?.text,
+    model,
+    inputName,
     resize: reencode?.resize,
     format: reencode?.format,
     quality: reencode?.quality,

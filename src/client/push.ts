@@ -12,8 +12,9 @@ import { FailureLog } from './failure-log.js';
 import { FileAccess } from './file-access.js';
 import { JsonlWriter } from './jsonl-writer.js';
 import { LatencyHistogram, type LatencySummary } from './latency.js';
+import { InferenceFraming } from './inference-body.js';
 import { MultipartFraming } from './multipart.js';
-import { resolveOptions, type PushOptions, type ResolvedOptions } from './options.js';
+import { DEFAULTS, resolveOptions, type PushOptions, type ResolvedOptions } from './options.js';
 import type { Origin, OriginSummary } from './origins.js';
 import { OutageGate } from './outage-gate.js';
 import { RateGate } from './rate-gate.js';
@@ -230,7 +231,9 @@ class PushRun {
     this.#queueLimit = options.concurrency * options.filesPerRequest + 256;
     // Every backoff in progress listens to this signal: more than Node's default of 10 is expected.
     setMaxListeners(0, this.#inFlight.signal);
-    const framing: BodyFraming = options.body === 'multipart' ? new MultipartFraming(options.field, options.form) : options.jsonTemplate;
+    const framing: BodyFraming = options.body === 'multipart'
+      ? new MultipartFraming(options.field, options.form)
+      : options.body === 'v2' ? new InferenceFraming(options.inputName ?? DEFAULTS.inputName) : options.jsonTemplate;
     this.#bodies = new FileBodyReader(this.#files, framing, options.streamThresholdBytes, reencoder);
     this.#transport = new Transport({
       urls: options.urls,

@@ -5,12 +5,20 @@ import { ImgpushError } from '../shared/errors.js';
 import { contentTypeFor } from '../shared/media-types.js';
 import { FileChangedError, FileReadError, ReencodeError, toFileReadError } from './errors.js';
 import type { FileAccess } from './file-access.js';
+import { InferenceFraming } from './inference-body.js';
 import { JsonTemplate } from './json-template.js';
 import { MultipartFraming } from './multipart.js';
 import type { Reencoded, Reencoder } from './reencode.js';
 
-/** How a file goes into its request: framed as multipart, as base64 inside a JSON template, or raw (undefined). */
-export type BodyFraming = MultipartFraming | JsonTemplate | undefined;
+/**
+ * How a file goes into its request: framed as multipart, as base64 inside a
+ * JSON template, as a BYTES tensor of an Open Inference Protocol request, or
+ * raw (undefined).
+ */
+export type BodyFraming = MultipartFraming | JsonTemplate | InferenceFraming | undefined;
+
+/** The framings that take several files in one request. */
+type GroupFraming = MultipartFraming | InferenceFraming;
 
 /** A request body made from one file: one Buffer for small files, a stream of exactly `length` bytes for large ones. */
 export interface FileBody {
@@ -20,6 +28,8 @@ export interface FileBody {
   readonly fileBytes: number;
   /** The request's content type. */
   readonly contentType: string;
+  /** Headers the framing adds (the v2 header's length). */
+  readonly headers?: Readonly<Record<string, string>> | undefined;
 }
 
 /**
@@ -33,6 +43,8 @@ export interface GroupBody {
   readonly contentType: string;
   /** Per file, in order: its bytes in the body, or why it was left out. */
   readonly files: ReadonlyArray<number | FileReadError | ReencodeError>;
+  /** Headers the framing adds (the v2 header's length). */
+  readonly headers?: Readonly<Record<string, string>> | undefined;
 }
 
 /** A file opened for reading, its size taken from the descriptor. */
@@ -49,6 +61,7 @@ interface Envelope {
   readonly tail: Buffer | undefined;
   readonly base64: boolean;
   readonly contentType: string;
+  readonly headers?: Readonly<Record<string, string>> | undefined;
 }
 
 /** A file of a group as it will go: re-encoded already, or to be read into place. */
@@ -92,9 +105,9 @@ export class FileBodyReader {
     try {
       if (this.#reencoder !== undefined) {
         const { data, name, type } = await this.#reencode(file, this.#reencoder);
-        return around(this.#envelope(name, type, rel), data);
+        return around(this.#envelope(name, type, rel, data.length), data);
       }
-      const envelope = this.#envelope(file.name, file.type, rel);
+      const envelope = this.#envelope(file.name, file.type, rel, file.size);
       if (file.size > this.#streamThreshold) {
         streaming = true;
         return stream(file, envelope);
@@ -104,13 +117,13 @@ export class FileBodyReader {
         await this.#readInto(file, bytes, 0);
         return around(envelope, bytes);
       }
-      const { head, tail, contentType } = envelope;
+      const { head, tail, contentType, headers } = envelope;
       const offset = head?.length ?? 0;
       const data = Buffer.allocUnsafe(offset + file.size + (tail?.length ?? 0));
       head?.copy(data, 0);
       await this.#readInto(file, data, offset);
       tail?.copy(data, offset + file.size);
-      return { data, length: data.length, fileBytes: file.size, contentType };
+      return { data, length: data.length, fileBytes: file.size, contentType, headers };
     } catch (error) {
       throw asReadError(error);
     } finally {
@@ -118,9 +131,9 @@ export class FileBodyReader {
     }
   }
 
-  /** The files in one multipart body, each read whole: a file too large for that is sent alone (see PushRun). */
+  /** The files in one multipart or v2 body, each read whole: a file too large for that is sent alone (see PushRun). */
   async readGroup(paths: readonly string[]): Promise<GroupBody> {
-    const framing = this.#framing as MultipartFraming;
+    const framing = this.#framing as GroupFraming;
     const opened: Array<OpenedFile | FileReadError> = [];
     try {
       // #open throws only FileReadError: a file that cannot be opened is left out with its reason.
@@ -128,28 +141,20 @@ export class FileBodyReader {
       // Re-encoded sizes are known only once encoded: every file is, before the body is laid out.
       const parts: Array<Part | FileReadError | ReencodeError> = [];
       for (const file of opened) parts.push(file instanceof FileReadError ? file : await this.#part(file));
-      const heads: Buffer[] = [];
-      let length = framing.tail.length;
-      for (const part of parts) {
-        if (part instanceof ImgpushError) continue;
-        const head = Buffer.from(heads.length === 0 ? framing.head(part.name, part.type) : framing.between(part.name, part.type));
-        heads.push(head);
-        length += head.length + part.size;
-      }
       const files = parts.map((part) => (part instanceof ImgpushError ? part : part.size));
-      if (heads.length === 0) return { data: undefined, contentType: framing.contentType, files };
-      const data = Buffer.allocUnsafe(length);
+      const sent = parts.filter((part): part is Part => !(part instanceof ImgpushError));
+      if (sent.length === 0) return { data: undefined, contentType: framing.contentType, files };
+      const { before, after, headers } = framing.frame(sent) as { before: Buffer[]; after: Buffer; headers?: Record<string, string> };
+      const data = Buffer.allocUnsafe(sent.reduce((length, part, i) => length + (before[i] as Buffer).length + part.size, after.length));
       let offset = 0;
-      let index = 0;
-      for (const part of parts) {
-        if (part instanceof ImgpushError) continue;
-        offset += (heads[index++] as Buffer).copy(data, offset);
+      for (const [i, part] of sent.entries()) {
+        offset += (before[i] as Buffer).copy(data, offset);
         if (part.bytes === undefined) await this.#readInto(part.file, data, offset);
         else part.bytes.copy(data, offset);
         offset += part.size;
       }
-      framing.tail.copy(data, offset);
-      return { data, contentType: framing.contentType, files };
+      after.copy(data, offset);
+      return { data, contentType: framing.contentType, files, headers };
     } catch (error) {
       throw asReadError(error);
     } finally {
@@ -175,9 +180,13 @@ export class FileBodyReader {
     return reencoder.reencode(bytes, file.name);
   }
 
-  #envelope(name: string, type: string, rel: string): Envelope {
+  #envelope(name: string, type: string, rel: string, size: number): Envelope {
     const framing = this.#framing;
     if (framing instanceof MultipartFraming) return { head: Buffer.from(framing.head(name, type)), tail: framing.tail, base64: false, contentType: framing.contentType };
+    if (framing instanceof InferenceFraming) {
+      const { before: [head], after, headers } = framing.frame([{ size }]);
+      return { head, tail: after, base64: false, contentType: framing.contentType, headers };
+    }
     if (framing instanceof JsonTemplate) {
       const [head, tail] = framing.around(rel, name);
       return { head, tail, base64: true, contentType: JSON_TYPE };
@@ -224,24 +233,24 @@ function encodedLength(size: number, base64: boolean): number {
 }
 
 /** A body around bytes already in memory (re-encoded, or to go in as base64), in one buffer. */
-function around({ head, tail, base64, contentType }: Envelope, bytes: Buffer): FileBody {
+function around({ head, tail, base64, contentType, headers }: Envelope, bytes: Buffer): FileBody {
   if (head === undefined && tail === undefined && !base64) return { data: bytes, length: bytes.length, fileBytes: bytes.length, contentType };
   const offset = head?.length ?? 0;
   const data = Buffer.allocUnsafe(offset + encodedLength(bytes.length, base64) + (tail?.length ?? 0));
   head?.copy(data, 0);
   const end = offset + (base64 ? data.write(bytes.toString('base64'), offset, 'latin1') : bytes.copy(data, offset));
   tail?.copy(data, end);
-  return { data, length: data.length, fileBytes: bytes.length, contentType };
+  return { data, length: data.length, fileBytes: bytes.length, contentType, headers };
 }
 
 /** A large file's body, streamed from disk between its head and tail, with its length known in advance. */
 function stream({ fd, size }: OpenedFile, envelope: Envelope): FileBody {
-  const { head, tail, base64, contentType } = envelope;
+  const { head, tail, base64, contentType, headers } = envelope;
   // autoClose: destroying the file stream closes the descriptor, whether or not the body was ever read.
   const file = createReadStream('', { fd, start: 0, end: size - 1, highWaterMark: base64 ? BASE64_CHUNK_BYTES : RAW_CHUNK_BYTES });
   const data = Readable.from(frame(file, size, envelope), { objectMode: false });
   data.once('close', () => file.destroy());
-  return { data, length: (head?.length ?? 0) + encodedLength(size, base64) + (tail?.length ?? 0), fileBytes: size, contentType };
+  return { data, length: (head?.length ?? 0) + encodedLength(size, base64) + (tail?.length ?? 0), fileBytes: size, contentType, headers };
 }
 
 /** The file's first `size` bytes (as base64 when asked) between head and tail; fails rather than send fewer. */

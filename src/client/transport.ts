@@ -2,6 +2,8 @@ import { Readable } from 'node:stream';
 import type { Dispatcher } from 'undici';
 import { createDispatcher } from './dispatcher.js';
 import { HttpStatusError, InterruptedError, toNetworkError, type FileReadError, type ReencodeError } from './errors.js';
+import { HEADER_LENGTH, decodeInferenceResponse } from '../shared/inference-protocol.js';
+import { inferencePerFile } from './inference-body.js';
 import { Origin, OriginSet } from './origins.js';
 import type { FileBody, GroupBody } from './request-body.js';
 import type { Proxy } from './proxy.js';
@@ -97,10 +99,12 @@ export class Transport {
    * FileChangedError when a streamed file changed, InterruptedError once cancelled.
    */
   async send(origin: Origin, body: FileBody, rel: string): Promise<Delivery> {
-    const answer = await this.#exchange(origin, rel, body.contentType, body.data, body.length);
+    const answer = await this.#exchange(origin, rel, body);
     const location = answer.status === 202 ? answer.location : undefined;
     const job = typeof location === 'string' ? this.#jobPlace(new URL(location, origin.url.origin)) : undefined;
-    return { status: answer.status, response: answer.response, bytes: body.fileBytes, ...(job === undefined ? {} : { job }) };
+    // A v2 answer to one file: its outputs' rows, as a file of a request of several gets them.
+    const response = body.headers?.[HEADER_LENGTH] === undefined ? answer.response : inferencePerFile(answer.response, 1)?.[0] ?? answer.response;
+    return { status: answer.status, response, bytes: body.fileBytes, ...(job === undefined ? {} : { job }) };
   }
 
   /**
@@ -112,7 +116,7 @@ export class Transport {
     let status: number | null = null;
     let answers: unknown[] = [];
     if (body.data !== undefined) {
-      const answer = await this.#exchange(origin, rel, body.contentType, body.data, body.data.length);
+      const answer = await this.#exchange(origin, rel, { data: body.data, length: body.data.length, contentType: body.contentType, headers: body.headers });
       status = answer.status;
       answers = answerPerFile(answer.response, body.files.filter((file) => typeof file === 'number').length);
     }
@@ -121,8 +125,10 @@ export class Transport {
   }
 
   /** One request of file `rel`'s and its whole answer; a non-2xx answer throws HttpStatusError. */
-  async #exchange(origin: Origin, rel: string, contentType: string, data: Buffer | Readable, length: number): Promise<{ status: number; response: unknown; location: unknown }> {
-    let headers = origin.headersFor(contentType);
+  async #exchange(origin: Origin, rel: string, body: Pick<FileBody, 'data' | 'length' | 'contentType' | 'headers'>): Promise<{ status: number; response: unknown; location: unknown }> {
+    const { data, length } = body;
+    let headers = origin.headersFor(body.contentType);
+    if (body.headers !== undefined) headers = { ...headers, ...body.headers };
     // undici sets content-length itself for a Buffer, not for a stream.
     if (data instanceof Readable) headers = { ...headers, 'content-length': String(length) };
     let answer: Dispatcher.ResponseData;
@@ -204,6 +210,14 @@ async function readAnswer(answer: Dispatcher.ResponseData): Promise<unknown> {
     length += chunk.length;
   }
   const bytes = Buffer.concat(chunks);
+  const headerLength = answer.headers[HEADER_LENGTH];
+  if (length <= MAX_JSON_BYTES && typeof headerLength === 'string') {
+    try {
+      return decodeInferenceResponse(bytes, headerLength);
+    } catch {
+      // Not a v2 answer after all: keep it as text.
+    }
+  }
   const type = String(answer.headers['content-type'] ?? '');
   if (length <= MAX_JSON_BYTES && /[/+]json\b/i.test(type)) {
     try {
@@ -220,11 +234,13 @@ async function readAnswer(answer: Dispatcher.ResponseData): Promise<unknown> {
 const LIST_KEYS = ['results', 'predictions', 'outputs', 'files', 'data'];
 
 /**
- * Each file's share of an answer to several files: the list's items, in
- * order, when the answer is a list of one item per file (or an object
+ * Each file's share of an answer to several files: its rows of a v2
+ * answer's outputs; the list's items, in order, when the answer is a list of one item per file (or an object
  * holding one under a usual name); else the whole answer for each.
  */
 function answerPerFile(response: unknown, count: number): unknown[] {
+  const rows = inferencePerFile(response, count);
+  if (rows !== undefined) return rows;
   let list: unknown = response;
   if (!Array.isArray(list) && typeof response === 'object' && response !== null) {
     const body = response as Record<string, unknown>;
