@@ -35,8 +35,14 @@ export class AdaptiveLimit {
   #calm = 0;
   #baseline = Number.POSITIVE_INFINITY;
   #window: number[] = [];
-  /** Outcomes still to come from requests sent before the last cut: they say nothing about the new limit. */
-  #stale = 0;
+  /** Counts the limit's changes: a request is sent in an epoch, and its outcome speaks of that epoch's limit only. */
+  #epoch = 0;
+  /** The epoch the last cut ended: a refusal of a request sent in it or before was that same congestion. */
+  #cutEpoch = -1;
+  /** Whether a request sent since the last cut has gone through: until one has, refusals are still that cut's… */
+  #calmSinceCut = true;
+  /** …unless a whole limit's worth of them are refused: a server that refuses everything is cut down to the floor. */
+  #refusedSinceCut = 0;
 
   constructor(settings: AdaptiveLimitSettings) {
     this.#settings = settings;
@@ -54,16 +60,25 @@ export class AdaptiveLimit {
     return { min: this.#lowest, max: this.#highest };
   }
 
-  /** One request's outcome: its latency, and whether the server said it was overloaded. Returns the limit to use now. */
-  sample(latencyMs: number, overloaded: boolean): number {
-    if (this.#stale > 0) {
-      this.#stale--;
-      return this.#limit;
-    }
+  /** The epoch to give sample() for a request sent now. */
+  get epoch(): number {
+    return this.#epoch;
+  }
+
+  /**
+   * One request's outcome: its latency, whether the server said it was
+   * overloaded, and the epoch it was sent in. Returns the limit to use now.
+   * Outcomes of requests sent under another limit say nothing of this one:
+   * a calm one is left out, and a refusal counts only if it came after the
+   * last cut (the refusals of one burst are cut for once).
+   */
+  sample(latencyMs: number, overloaded: boolean, sentIn = this.#epoch): number {
     if (overloaded) {
-      this.#cut(OVERLOAD_CUT);
+      if (sentIn > this.#cutEpoch && (this.#calmSinceCut || ++this.#refusedSinceCut >= this.#limit)) this.#cut(OVERLOAD_CUT);
       return this.#limit;
     }
+    if (sentIn > this.#cutEpoch) this.#calmSinceCut = true;
+    if (sentIn !== this.#epoch) return this.#limit;
     this.#window.push(latencyMs);
     // A window is as many samples as uploads in flight: one round trip of the whole pipeline.
     if (this.#window.length >= Math.max(this.#limit, 4)) this.#decide();
@@ -83,16 +98,14 @@ export class AdaptiveLimit {
   }
 
   #grow(): void {
-    if (this.#limit >= this.#ceiling) {
-      // A calm window at or above the ceiling: the server's limit moved up, so climb freely again.
-      this.#ceiling = Number.POSITIVE_INFINITY;
+    // A calm window at or above the ceiling: the server's limit moved up, so climb freely again.
+    if (this.#limit >= this.#ceiling) this.#ceiling = Number.POSITIVE_INFINITY;
+    if (this.#ceiling === Number.POSITIVE_INFINITY) {
       this.#set(this.#limit + 1);
     } else if (this.#limit + 1 < this.#ceiling) {
       this.#set(this.#ceiling - 1);
     } else if (++this.#calm >= WINDOWS_BETWEEN_PROBES) {
       this.#calm = 0;
-      // The probe is judged on requests sent under it, not on those still in flight from before.
-      this.#stale = this.#limit;
       this.#set(this.#limit + 1);
     }
   }
@@ -101,14 +114,18 @@ export class AdaptiveLimit {
     this.#slowStart = false;
     this.#ceiling = this.#limit;
     this.#calm = 0;
-    // Those in flight were sent under the old limit: their outcomes would only count the same congestion again.
-    this.#stale = this.#limit - 1;
-    this.#window = [];
+    this.#cutEpoch = this.#epoch;
+    this.#calmSinceCut = false;
+    this.#refusedSinceCut = 0;
     this.#set(Math.floor(this.#limit * factor));
   }
 
   #set(limit: number): void {
-    this.#limit = Math.min(this.#settings.max, Math.max(this.#settings.min, limit));
+    const next = Math.min(this.#settings.max, Math.max(this.#settings.min, limit));
+    // A new epoch even when the limit stays (at a bound): the window starts afresh either way.
+    this.#epoch++;
+    this.#window = [];
+    this.#limit = next;
     this.#lowest = Math.min(this.#lowest, this.#limit);
     this.#highest = Math.max(this.#highest, this.#limit);
   }

@@ -509,6 +509,7 @@ class PushRun {
       const origin = origins.pick();
       tally.origin = origin;
       origin.inFlight++;
+      const epoch = this.#adaptive?.epoch ?? 0;
       // The clock starts once the body is ready: latency is the network's and the server's, not the disk's or sharp's.
       const started = performance.now();
       let answered = false;
@@ -533,7 +534,7 @@ class PushRun {
           this.#latency.record(tally.ms);
           origins.answered(origin, tally.ms, ok);
         }
-        if (answered || overloaded) this.#adapt(tally.ms, overloaded);
+        if (answered || overloaded) this.#adapt(tally.ms, overloaded, epoch);
       }
     };
     try {
@@ -592,9 +593,9 @@ class PushRun {
   }
 
   /** Tells the adaptive limit (with --concurrency auto) how a request went, and applies the limit it chooses. */
-  #adapt(ms: number, overloaded: boolean): void {
+  #adapt(ms: number, overloaded: boolean, epoch: number): void {
     if (this.#adaptive === undefined) return;
-    const limit = this.#adaptive.sample(ms, overloaded);
+    const limit = this.#adaptive.sample(ms, overloaded, epoch);
     if (limit !== this.#limit.concurrency) {
       this.#limit.concurrency = limit;
       this.#progress.concurrency = limit;

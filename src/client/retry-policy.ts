@@ -73,7 +73,8 @@ export function isOverload(error: unknown): boolean {
  * jitter, so many files failing at once do not come back in lockstep.
  */
 export function retryDelayMs(error: unknown, retry: number, settings: BackoffSettings, random = Math.random): number {
-  if (error instanceof HttpStatusError && error.retryAfterMs !== undefined) {
+  // Retry-After: 0 sets no wait: the backoff does, or every refused request would come back at once, and again.
+  if (error instanceof HttpStatusError && error.retryAfterMs !== undefined && error.retryAfterMs > 0) {
     return Math.min(error.retryAfterMs, settings.maxDelayMs);
   }
   const ceiling = Math.min(settings.maxDelayMs, settings.minDelayMs * 2 ** (retry - 1));

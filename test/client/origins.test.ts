@@ -57,11 +57,12 @@ test('one of three servers stopped mid-run: nothing is lost, the other two take 
     assert.equal(summary.ok, FILES);
     const [gone, ...others] = summary.origins;
     assert.ok(gone !== undefined && gone.failedAttempts > 0, 'the stopped server\'s failures are counted');
-    assert.equal(gone.ok, 20, 'it answered 20 before it stopped');
-    assert.equal(others.reduce((sum, origin) => sum + origin.ok, 0), FILES - 20);
+    // It answered at most the 20 requests before the one that stopped it (an answer on its way may be cut with its socket).
+    assert.ok(gone.ok > 0 && gone.ok <= 20, `it took ${gone.ok} files before it stopped`);
+    assert.equal(others.reduce((sum, origin) => sum + origin.ok, 0), FILES - gone.ok);
     const results = await readJsonl<{ ok: boolean; url: string }>(paths.out);
     assert.equal(results.length, FILES);
-    assert.equal(results.filter((result) => result.url.startsWith(stopping.url)).length, 20, 'each result names the server that took it');
+    assert.equal(results.filter((result) => result.url.startsWith(stopping.url)).length, gone.ok, 'each result names the server that took it');
   } finally {
     await Promise.all(healthy.map((server) => server.close()));
   }
