@@ -9,6 +9,8 @@ const LATENCY_TOLERANCE = 2;
 /** Cuts: hard on an explicit "slow down" (429, 503, timeout), softer on latency growth. */
 const OVERLOAD_CUT = 0.85;
 const LATENCY_CUT = 0.9;
+/** Refusals per unit of the limit, with nothing let through, after which a cut is cut again. */
+const REFUSALS_WITHOUT_CALM = 4;
 /** Just under the limit where the server last pushed back, the limit probes one higher only after this many calm windows. */
 const WINDOWS_BETWEEN_PROBES = 16;
 
@@ -19,9 +21,9 @@ const WINDOWS_BETWEEN_PROBES = 16;
  * the server says it is overloaded or when latency grows well past the
  * best seen, since by Little's law more in flight at the same latency is
  * more throughput, and more in flight at rising latency is only a queue.
- * As TCP CUBIC does, it remembers where it was cut: it climbs back at once
- * to just under that ceiling, stays there, and only now and then probes
- * above it, so that a hard limit is met rarely instead of once a cycle.
+ * As TCP CUBIC does, it remembers where the server refused: it climbs back
+ * at once to just under that ceiling, stays there, and only now and then
+ * probes above it, so that a hard limit is met rarely instead of once a cycle.
  */
 export class AdaptiveLimit {
   readonly #settings: AdaptiveLimitSettings;
@@ -41,7 +43,7 @@ export class AdaptiveLimit {
   #cutEpoch = -1;
   /** Whether a request sent since the last cut has gone through: until one has, refusals are still that cut's… */
   #calmSinceCut = true;
-  /** …unless a whole limit's worth of them are refused: a server that refuses everything is cut down to the floor. */
+  /** …unless four limits' worth of them are refused: a server that refuses everything is cut down to the floor. */
   #refusedSinceCut = 0;
 
   constructor(settings: AdaptiveLimitSettings) {
@@ -74,7 +76,7 @@ export class AdaptiveLimit {
    */
   sample(latencyMs: number, overloaded: boolean, sentIn = this.#epoch): number {
     if (overloaded) {
-      if (sentIn > this.#cutEpoch && (this.#calmSinceCut || ++this.#refusedSinceCut >= this.#limit)) this.#cut(OVERLOAD_CUT);
+      if (sentIn > this.#cutEpoch && (this.#calmSinceCut || ++this.#refusedSinceCut >= REFUSALS_WITHOUT_CALM * this.#limit)) this.#cut(OVERLOAD_CUT, true);
       return this.#limit;
     }
     if (sentIn > this.#cutEpoch) this.#calmSinceCut = true;
@@ -92,7 +94,7 @@ export class AdaptiveLimit {
     // The best latency seen; at the floor there is nothing lower to compare with, so a server that got slower
     // for good drives the limit down to it and its latency there becomes the new best.
     this.#baseline = this.#limit === this.#settings.min ? median : Math.min(this.#baseline, median);
-    if (median > this.#baseline * LATENCY_TOLERANCE) this.#cut(LATENCY_CUT);
+    if (median > this.#baseline * LATENCY_TOLERANCE) this.#cut(LATENCY_CUT, false);
     else if (this.#slowStart) this.#set(this.#limit * 2);
     else this.#grow();
   }
@@ -110,9 +112,10 @@ export class AdaptiveLimit {
     }
   }
 
-  #cut(factor: number): void {
+  /** A cut; a refusal also marks the limit as a ceiling, while latency, which noise moves too, does not. */
+  #cut(factor: number, refused: boolean): void {
     this.#slowStart = false;
-    this.#ceiling = this.#limit;
+    if (refused) this.#ceiling = this.#limit;
     this.#calm = 0;
     this.#cutEpoch = this.#epoch;
     this.#calmSinceCut = false;
