@@ -14,10 +14,10 @@ function fromSettings({ headers, token: _sent, proxyCredentials: _had, adaptive,
   return { ...settings, headers: kept, ...(adaptive ? { concurrency: 'auto', maxConcurrency: concurrency } : { concurrency }) };
 }
 
-/** A retry with another --body leaves out what only the recorded body used: its --template, or its --form fields. */
+/** A retry with another --body leaves out what only the recorded body used: its --template, --form fields, or v2 model. */
 function forBody(recorded: RecordedOptions, overrides: RetryOverrides): RecordedOptions {
   if (overrides.body === undefined || overrides.body === recorded.body) return recorded;
-  const { template: _template, form: _form, ...rest } = recorded;
+  const { template: _template, form: _form, model: _model, inputName: _input, ...rest } = recorded;
   return rest;
 }
 

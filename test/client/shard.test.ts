@@ -38,13 +38,13 @@ test('--shard K/4: the four shares are disjoint and together are every file', as
   assert.ok(shares.every((share) => share.length > 0 && share.length < NAMES.length / 2), `shares of ${shares.map((share) => share.length).join(', ')}`);
 });
 
-test('a shard holds the same files whether the tree is named as a folder or as a glob, in any order', async () => {
+test('a shard holds the same files whether the tree is named as a folder or as a glob, found in another order', async () => {
   const byFolder = await pushShard(2, 3, [tree.root]);
-  const byGlobs = await pushShard(2, 3, [join(tree.root, 'set-2/**/*.jpg'), join(tree.root, 'set-0/**/*.jpg'), join(tree.root, 'set-1/**/*.jpg')]);
-  const expected = NAMES.filter((name) => inShard(name.slice(name.indexOf('/') + 1), { index: 2, count: 3 }));
-  // The globs' root is each set's folder: the hash is of the path under it, so compare what each way chose by its own rule.
-  assert.deepEqual(byGlobs.sort(), expected.map((name) => name.split('/').at(-1)).sort());
-  assert.ok(byFolder.length > 0);
+  const byGlob = await pushShard(2, 3, [join(tree.root, '**/*.jpg')]);
+  const expected = NAMES.filter((name) => inShard(name, { index: 2, count: 3 })).map((name) => name.split('/').at(-1));
+  assert.ok(expected.length > 0);
+  assert.deepEqual(byFolder.sort(), [...expected].sort());
+  assert.deepEqual(byGlob.sort(), [...expected].sort());
 });
 
 test('an empty shard is no error, and --shard is checked at the edge', async () => {

@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { join } from 'node:path';
 import { after, before, test } from 'node:test';
 import sharp from 'sharp';
-import { push, type FileResult } from '../../src/client/index.js';
+import { push, retry, type FileResult } from '../../src/client/index.js';
 import { serve, type RunningServer } from '../../src/server/serve.js';
 import { makeTree, readJsonl, type Tree } from '../helpers/files.js';
 import { runCli } from '../helpers/cli.js';
@@ -49,6 +49,17 @@ for (const filesPerRequest of [1, 4]) {
     assert.match(failed?.message ?? '', /not an image/);
   });
 }
+
+test('imgpush retry sends a v2 failure log through v2 again; with --body multipart it leaves the model out', async () => {
+  const failures = join(tree.root, 'v2-down.jsonl');
+  // Port 9 (discard) is closed here: every file fails at once.
+  const down = await push({ inputs: [tree.root], url: 'http://127.0.0.1:9', body: 'v2', model: 'builtin:colors', retries: 0, maxOutageMs: 0, failures }, {});
+  assert.equal(down.failed, 4);
+  const again = await retry(failures, { url: server.url, failures: `${failures}.v2` });
+  assert.deepEqual([again.ok, again.failed], [3, 1]);
+  const multipart = await retry(`${failures}.v2`, { url: `${server.url}/v1/predict`, body: 'multipart', failures: `${failures}.multipart` });
+  assert.equal(multipart.failed, 1, 'broken.png, sent as multipart now, still fails');
+});
 
 test('--body v2 needs --model, and --model needs --body v2', async () => {
   const without = await runCli([tree.root, '--url', server.url, '--body', 'v2']);
