@@ -13,6 +13,16 @@ const LATENCY_CUT = 0.9;
 const REFUSALS_WITHOUT_CALM = 4;
 /** Just under the limit where the server last pushed back, the limit probes one higher only after this many calm windows. */
 const WINDOWS_BETWEEN_PROBES = 16;
+/**
+ * Samples a window needs before its median is judged: on a fast server a
+ * median of a handful is mostly chance, and the best of many such medians
+ * drifts ever lower until ordinary latency reads as congestion…
+ */
+const SAMPLES_PER_WINDOW = 32;
+/** …unless they come slowly: then a window closes after this long, once it holds one round trip. */
+const WINDOW_MS = 1000;
+/** The fewest samples a window holds, on the slowest server. */
+const MIN_SAMPLES = 4;
 
 /**
  * How many uploads to keep in flight, found as TCP finds its window
@@ -37,6 +47,8 @@ export class AdaptiveLimit {
   #calm = 0;
   #baseline = Number.POSITIVE_INFINITY;
   #window: number[] = [];
+  /** When the window's first sample came. */
+  #windowStart = 0;
   /** Counts the limit's changes: a request is sent in an epoch, and its outcome speaks of that epoch's limit only. */
   #epoch = 0;
   /** The epoch the last cut ended: a refusal of a request sent in it or before was that same congestion. */
@@ -69,21 +81,24 @@ export class AdaptiveLimit {
 
   /**
    * One request's outcome: its latency, whether the server said it was
-   * overloaded, and the epoch it was sent in. Returns the limit to use now.
+   * overloaded, the epoch it was sent in, and when it came (a monotonic
+   * clock, in ms). Returns the limit to use now.
    * Outcomes of requests sent under another limit say nothing of this one:
    * a calm one is left out, and a refusal counts only if it came after the
    * last cut (the refusals of one burst are cut for once).
    */
-  sample(latencyMs: number, overloaded: boolean, sentIn = this.#epoch): number {
+  sample(latencyMs: number, overloaded: boolean, sentIn = this.#epoch, now = performance.now()): number {
     if (overloaded) {
       if (sentIn > this.#cutEpoch && (this.#calmSinceCut || ++this.#refusedSinceCut >= REFUSALS_WITHOUT_CALM * this.#limit)) this.#cut(OVERLOAD_CUT, true);
       return this.#limit;
     }
     if (sentIn > this.#cutEpoch) this.#calmSinceCut = true;
     if (sentIn !== this.#epoch) return this.#limit;
+    if (this.#window.length === 0) this.#windowStart = now;
     this.#window.push(latencyMs);
-    // A window is as many samples as uploads in flight: one round trip of the whole pipeline.
-    if (this.#window.length >= Math.max(this.#limit, 4)) this.#decide();
+    // A window is at least as many samples as uploads in flight: one round trip of the whole pipeline.
+    const samples = this.#window.length;
+    if (samples >= Math.max(this.#limit, MIN_SAMPLES) && (samples >= SAMPLES_PER_WINDOW || now - this.#windowStart >= WINDOW_MS)) this.#decide();
     return this.#limit;
   }
 

@@ -159,7 +159,7 @@ const FIRST_PROBE_DELAY_MS = 1_000;
 const FIRST_POLL_MS = 50;
 const MAX_POLL_MS = 5_000;
 /** --concurrency auto starts here, then finds its way (see AdaptiveLimit). */
-const ADAPTIVE_START = 4;
+const ADAPTIVE_START = 8;
 /**
  * A request of several files that is not full goes after this long, as
  * Nagle's algorithm does for small writes: a list read from a pipe may bring

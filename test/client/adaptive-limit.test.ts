@@ -1,6 +1,7 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { AdaptiveLimit } from '../../src/client/adaptive-limit.js';
+import { seededRandom } from '../../src/models/random.js';
 
 /**
  * A server in a loop, no network: `latency(inFlight)` says how it answers
@@ -78,4 +79,25 @@ test('the limit stays within its bounds however the server behaves', () => {
   const limiter = new AdaptiveLimit({ min: 2, max: 20, initial: 8 });
   const { limits } = drive(limiter, 200, (n) => 5 * n, (n) => (n % 3 === 0 ? 0 : n));
   assert.ok(limits.every((limit) => limit >= 2 && limit <= 20));
+});
+
+test('a fast server with a hard limit of 8 and noisy latency: chance in the latency does not pass for congestion', () => {
+  for (const seed of [1, 2, 3]) {
+    const random = seededRandom(seed);
+    const limiter = new AdaptiveLimit({ min: 1, max: 64, initial: 4 });
+    // About a millisecond, a little more with more in flight (the client's own work), and as much again by chance.
+    const { limits } = drive(limiter, 2000, (n) => (0.5 + n / 8) * (0.5 + random() * 1.5), () => 8);
+    const settled = limits.slice(200);
+    const below = settled.filter((limit) => limit < 7).length;
+    assert.ok(below <= settled.length * 0.05, `seed ${seed}: under 7 in ${below} of ${settled.length} rounds`);
+    assert.ok(Math.min(...settled) >= 4, `seed ${seed}: down to ${Math.min(...settled)}`);
+  }
+});
+
+test('on a slow server a window closes after a second, so the limit still climbs in a short run', () => {
+  const limiter = new AdaptiveLimit({ min: 1, max: 64, initial: 4 });
+  let now = 0;
+  // Two answers a second from each upload in flight: 32 samples would take four seconds at a limit of 4.
+  for (let i = 0; i < 9; i++) limiter.sample(500, false, limiter.epoch, (now += 125));
+  assert.equal(limiter.limit, 8);
 });
