@@ -57,9 +57,12 @@ function table(sweeps: readonly Sweep[]): string {
   const rows = ['| server | concurrency | files/s | p95 ms | 429s (retries) |', '|---|---:|---:|---:|---:|'];
   for (const { target, fixed, auto } of sweeps) {
     for (const [concurrency, run] of fixed) rows.push(`| ${target} | ${concurrency} | ${run.filesPerSecond.toFixed(0)} | ${run.latencyMs.p95} | ${run.retries} |`);
-    const best = Math.max(...fixed.map(([, run]) => run.filesPerSecond));
+    const share = (runs: ReadonlyArray<readonly [number, PushRun]>) => `${((auto.filesPerSecond / Math.max(...runs.map(([, run]) => run.filesPerSecond))) * 100).toFixed(0)} %`;
+    // Where sending more than the server takes pays (its refusals are a queue), the best fixed value is not the best polite one.
+    const polite = fixed.filter(([, run]) => run.retries === 0);
+    const versus = polite.length === fixed.length ? `${share(fixed)} of the best fixed` : `${share(fixed)} of the best fixed, ${share(polite)} of the best never refused`;
     const { final, min, max } = auto.concurrency;
-    rows.push(`| ${target} | **auto** (${min}–${max}, ended at ${final}) | **${auto.filesPerSecond.toFixed(0)}** (${((auto.filesPerSecond / best) * 100).toFixed(0)} % of the best fixed) | ${auto.latencyMs.p95} | ${auto.retries} |`);
+    rows.push(`| ${target} | **auto** (${min}–${max}, ended at ${final}) | **${auto.filesPerSecond.toFixed(0)}** (${versus}) | ${auto.latencyMs.p95} | ${auto.retries} |`);
   }
   return rows.join('\n');
 }

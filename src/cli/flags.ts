@@ -117,8 +117,8 @@ function extensions(value: string): string[] | 'all' {
 export function addRunFlags(command: Command): Command {
   return command
     .option('-u, --url <url>', 'where to send each file; may hold {path}, {name}, {stem}, {ext}; repeat it to spread uploads over several servers', collect)
-    .option('-c, --concurrency <n>', 'uploads in flight at once, or auto to find it as the run goes (default: 8)', (value: string) => (value === 'auto' ? 'auto' : wholeNumber(value)))
-    .option('--max-concurrency <n>', 'with --concurrency auto: the most in flight (default: 64)', wholeNumber)
+    .option('-c, --concurrency <n>', 'uploads in flight at once, or auto to find it as the run goes (default: auto)', (value: string) => (value === 'auto' ? 'auto' : wholeNumber(value)))
+    .option('--max-concurrency <n>', 'with --concurrency auto (the default): the most in flight (default: 64)', wholeNumber)
     .option('-X, --method <method>', 'HTTP method, POST or PUT (default: POST)')
     .addOption(new Option('--body <mode>', 'multipart: one file per form; raw: the bytes alone; json: base64 in --template; v2: Open Inference Protocol (default: multipart)').choices(['multipart', 'raw', 'json', 'v2']))
     .option('--model <name>', 'with --body v2: the model; --url is the server, and /v2/models/<name>/infer goes under it')

@@ -43,7 +43,7 @@ export interface PushOptions {
   readonly headers?: Pairs | Readonly<Record<string, string>>;
   /** Sent as `Authorization: Bearer …`; never written to any output. */
   readonly token?: string;
-  /** Uploads in flight at once (and sockets in the pool), or 'auto' to find it while the run goes; default 8. */
+  /** Uploads in flight at once (and sockets in the pool), or 'auto' (the default) to find it while the run goes. */
   readonly concurrency?: number | 'auto';
   /** With concurrency 'auto': the most uploads in flight; default 64. */
   readonly maxConcurrency?: number;
@@ -207,7 +207,7 @@ export const DEFAULTS = {
   method: 'POST',
   body: 'multipart',
   field: 'image',
-  concurrency: 8,
+  concurrency: 'auto',
   maxConcurrency: 64,
   timeoutMs: 60_000,
   connectTimeoutMs: 10_000,
@@ -382,10 +382,11 @@ export function resolveOptions(options: PushOptions): ResolvedOptions {
     if (options.token === '' || /[\s]/.test(options.token)) throw new UsageError('--token must be one word with no spaces or line breaks');
     headers.authorization = `Bearer ${options.token}`;
   }
-  const adaptive = options.concurrency === 'auto';
+  const chosen = options.concurrency ?? DEFAULTS.concurrency;
+  const adaptive = chosen === 'auto';
   const concurrency = adaptive
     ? integer('--max-concurrency', options.maxConcurrency ?? DEFAULTS.maxConcurrency, 1, MAX_CONCURRENCY)
-    : integer('--concurrency', (options.concurrency ?? DEFAULTS.concurrency) as number, 1, MAX_CONCURRENCY);
+    : integer('--concurrency', chosen, 1, MAX_CONCURRENCY);
   const timeoutMs = duration('--timeout', options.timeoutMs ?? DEFAULTS.timeoutMs, 1);
   const connectTimeoutMs = duration('--connect-timeout', options.connectTimeoutMs ?? DEFAULTS.connectTimeoutMs, 1);
   const retries = integer('--retries', options.retries ?? DEFAULTS.retries, 0, 100);
@@ -443,7 +444,10 @@ export function resolveOptions(options: PushOptions): ResolvedOptions {
     failIfP95Ms: options.failIfP95Ms === undefined ? undefined : positive('--fail-if-p95', options.failIfP95Ms),
     shard: options.shard === undefined ? undefined : checkShard(options.shard),
     proxies,
-    warnings: [...new Set(urls.flatMap((url) => connectionWarnings(url.origin, common)))],
+    warnings: [
+      ...(!adaptive && options.maxConcurrency !== undefined ? [`--max-concurrency: no effect with a fixed --concurrency ${concurrency} (it bounds --concurrency auto)`] : []),
+      ...new Set(urls.flatMap((url) => connectionWarnings(url.origin, common))),
+    ],
     settings: {
       ...common,
       url: options.url,

@@ -14,11 +14,22 @@ function fromSettings({ headers, token: _sent, proxyCredentials: _had, adaptive,
   return { ...settings, headers: kept, ...(adaptive ? { concurrency: 'auto', maxConcurrency: concurrency } : { concurrency }) };
 }
 
-/** A retry with another --body leaves out what only the recorded body used: its --template, --form fields, or v2 model. */
-function forBody(recorded: RecordedOptions, overrides: RetryOverrides): RecordedOptions {
-  if (overrides.body === undefined || overrides.body === recorded.body) return recorded;
-  const { template: _template, form: _form, model: _model, inputName: _input, ...rest } = recorded;
-  return rest;
+/**
+ * A retry with another --body leaves out what only the recorded body used
+ * (its --template, --form fields, or v2 model), and one with a fixed
+ * --concurrency the recorded bound of auto.
+ */
+function forOverrides(recorded: RecordedOptions, overrides: RetryOverrides): RecordedOptions {
+  let kept = recorded;
+  if (typeof overrides.concurrency === 'number') {
+    const { maxConcurrency: _bound, ...rest } = kept;
+    kept = rest;
+  }
+  if (overrides.body !== undefined && overrides.body !== recorded.body) {
+    const { template: _template, form: _form, model: _model, inputName: _input, ...rest } = kept;
+    kept = rest;
+  }
+  return kept;
 }
 
 function missingSecrets(settings: RequestSettings, overrides: RetryOverrides): string[] {
@@ -49,7 +60,7 @@ export async function retry(failureLog: string, overrides: RetryOverrides = {}, 
   const target = overrides.failures ?? failureLog;
   const replacing = resolve(target) === resolve(failureLog);
   const failures = replacing ? `${target}.retry-${process.pid}` : target;
-  const summary = await push({ ...forBody(fromSettings(log.settings), overrides), ...overrides, listed: log.files, failures }, hooks);
+  const summary = await push({ ...forOverrides(fromSettings(log.settings), overrides), ...overrides, listed: log.files, failures }, hooks);
   if (!replacing) return summary;
   if (summary.interrupted) {
     await rm(failures, { force: true });

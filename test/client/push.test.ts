@@ -457,3 +457,26 @@ test('--concurrency auto meets far fewer 429s than a fixed 32 under a server tha
     await many.remove();
   }
 });
+
+test('the limit is found (auto, from 8) unless a number pins it; --max-concurrency beside a number is said to do nothing, and a retry that pins one drops the recorded bound', async () => {
+  let refuse = true;
+  await withServer(await startServer(() => (refuse ? { status: 500 } : { status: 200 })), async (server) => {
+    const warnings: string[] = [];
+    const onWarning = (warning: string) => warnings.push(warning);
+    const logs = logsIn(tree.root);
+    const byDefault = await push({ inputs: [tree.root], url: server.url, retries: 0, maxConcurrency: 16, ...logs }, { onWarning });
+    assert.equal(byDefault.failed, NAMES.length);
+    assert.deepEqual(byDefault.concurrency, { final: 8, min: 8, max: 8, adaptive: true });
+    assert.deepEqual(warnings, []);
+
+    refuse = false;
+    const pinned = await retry(logs.failures, { concurrency: 2 }, { onWarning });
+    assert.equal(pinned.ok, NAMES.length);
+    assert.deepEqual(pinned.concurrency, { final: 2, min: 2, max: 2, adaptive: false });
+    assert.deepEqual(warnings, []);
+
+    const both = await push({ inputs: [tree.root], url: server.url, concurrency: 4, maxConcurrency: 16, ...logsIn(tree.root) }, { onWarning });
+    assert.equal(both.ok, NAMES.length);
+    assert.deepEqual(warnings, ['--max-concurrency: no effect with a fixed --concurrency 4 (it bounds --concurrency auto)']);
+  });
+});
