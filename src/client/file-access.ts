@@ -32,44 +32,21 @@ export class FileAccess {
   }
 
   stat(path: string): Stats | Promise<Stats> {
-    if (!this.#sync) return statAsync(path);
-    const started = performance.now();
-    try {
-      return statSync(path);
-    } finally {
-      this.#timed(started);
-    }
+    return this.#sync ? this.#timed(() => statSync(path)) : statAsync(path);
   }
 
   open(path: string): number | Promise<number> {
-    if (!this.#sync) return openAsync(path, 'r');
-    const started = performance.now();
-    try {
-      return openSync(path, 'r');
-    } finally {
-      this.#timed(started);
-    }
+    return this.#sync ? this.#timed(() => openSync(path, 'r')) : openAsync(path, 'r');
   }
 
   fstat(fd: number): Stats | Promise<Stats> {
-    if (!this.#sync) return fstatAsync(fd);
-    const started = performance.now();
-    try {
-      return fstatSync(fd);
-    } finally {
-      this.#timed(started);
-    }
+    return this.#sync ? this.#timed(() => fstatSync(fd)) : fstatAsync(fd);
   }
 
   /** Reads into `into` at `offset`; the number of bytes read (0 at the end of the file). */
   read(fd: number, into: Buffer, offset: number, length: number, position: number): number | Promise<number> {
-    if (!this.#sync) return readAsync(fd, into, offset, length, position).then((result) => result.bytesRead);
-    const started = performance.now();
-    try {
-      return readSync(fd, into, offset, length, position);
-    } finally {
-      this.#timed(started);
-    }
+    if (this.#sync) return this.#timed(() => readSync(fd, into, offset, length, position));
+    return readAsync(fd, into, offset, length, position).then((result) => result.bytesRead);
   }
 
   close(fd: number): void | Promise<void> {
@@ -79,27 +56,21 @@ export class FileAccess {
 
   /** Opens a folder to read its entries a buffer at a time (never the whole listing at once). */
   opendir(path: string): Dir | Promise<Dir> {
-    if (!this.#sync) return opendir(path, { bufferSize: 256 });
-    const started = performance.now();
-    try {
-      return opendirSync(path, { bufferSize: 256 });
-    } finally {
-      this.#timed(started);
-    }
+    return this.#sync ? this.#timed(() => opendirSync(path, { bufferSize: 256 })) : opendir(path, { bufferSize: 256 });
   }
 
   /** The folder's next entry; null at its end. */
   readEntry(dir: Dir): Dirent | null | Promise<Dirent | null> {
-    if (!this.#sync) return dir.read();
-    const started = performance.now();
-    try {
-      return dir.readSync();
-    } finally {
-      this.#timed(started);
-    }
+    return this.#sync ? this.#timed(() => dir.readSync()) : dir.read();
   }
 
-  #timed(started: number): void {
-    if (performance.now() - started > SLOW_CALL_MS && ++this.#slowCalls >= SLOW_CALLS_TO_GO_ASYNC) this.#sync = false;
+  /** Makes a synchronous call, and counts it if it was slow. */
+  #timed<T>(call: () => T): T {
+    const started = performance.now();
+    try {
+      return call();
+    } finally {
+      if (performance.now() - started > SLOW_CALL_MS && ++this.#slowCalls >= SLOW_CALLS_TO_GO_ASYNC) this.#sync = false;
+    }
   }
 }
