@@ -1,5 +1,21 @@
 import { Command, InvalidArgumentError, Option } from 'commander';
 import type { PushOptions } from '../client/options.js';
+import { InvalidValueError, parseDuration as duration, parseSize as size, parseWholeNumber } from '../shared/units.js';
+
+/** A shared parser, with the error commander prints beside the flag's name. */
+function asFlag<T>(parse: (value: string) => T): (value: string) => T {
+  return (value) => {
+    try {
+      return parse(value);
+    } catch (error) {
+      if (error instanceof InvalidValueError) throw new InvalidArgumentError(error.message);
+      throw error;
+    }
+  };
+}
+const wholeNumber = asFlag(parseWholeNumber);
+const parseDuration = asFlag(duration);
+const parseSize = asFlag(size);
 
 /** The flags both `imgpush` and `imgpush retry` take, as commander gives them. */
 export interface RunFlags {
@@ -54,28 +70,6 @@ export interface RunFlags {
 export interface InputFlags extends RunFlags {
   filesFrom?: string;
   null?: boolean;
-}
-
-function wholeNumber(value: string): number {
-  if (!/^\d+$/.test(value)) throw new InvalidArgumentError('expected a whole number');
-  return Number(value);
-}
-
-/** A duration in ms from `250ms`, `1.5s`, `2m`, or a bare number of seconds. */
-export function parseDuration(value: string): number {
-  const match = /^(\d+(?:\.\d+)?)(ms|s|m)?$/.exec(value.trim());
-  if (match === null) throw new InvalidArgumentError('expected a duration such as 30s, 250ms or 2m');
-  const amount = Number(match[1]);
-  const unit = match[2] ?? 's';
-  return unit === 'ms' ? amount : unit === 's' ? amount * 1000 : amount * 60_000;
-}
-
-/** A size in bytes from `25MB`, `512KB`, `1.5GB` or a bare number of bytes. */
-export function parseSize(value: string): number {
-  const match = /^(\d+(?:\.\d+)?)\s*(b|kb|mb|gb)?$/i.exec(value.trim());
-  if (match === null) throw new InvalidArgumentError('expected a size such as 25MB or 512KB');
-  const scale = { b: 1, kb: 1024, mb: 1024 ** 2, gb: 1024 ** 3 }[(match[2] ?? 'b').toLowerCase() as 'b'];
-  return Math.round(Number(match[1]) * scale);
 }
 
 /** `K/N`: share K of N. */

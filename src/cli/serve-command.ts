@@ -1,5 +1,5 @@
 import { Command, InvalidArgumentError, Option } from 'commander';
-import { parseDuration, parseSize } from './flags.js';
+import { InvalidValueError, parseDuration as duration, parsePositiveInteger, parseSize as size, parseWholeNumber } from '../shared/units.js';
 
 interface ServeFlags {
   model: string;
@@ -34,21 +34,27 @@ const SERVER_PACKAGES = 'onnxruntime-node sharp fastify @fastify/multipart';
 const SERVE_MODULE = '../server/serve.js';
 const DEMO_MODULE = '../demo/demo.js';
 
-function positiveInteger(value: string): number {
-  if (!/^\d+$/.test(value) || Number(value) < 1) throw new InvalidArgumentError('expected a whole number of 1 or more');
-  return Number(value);
-}
-
 function perSecond(value: string): number {
   const match = /^(\d+(?:\.\d+)?)(\/s)?$/.exec(value.trim());
   if (match === null || Number(match[1]) <= 0) throw new InvalidArgumentError('expected requests a second, e.g. 50 or 50/s');
   return Number(match[1]);
 }
 
-function wholeNumber(value: string): number {
-  if (!/^\d+$/.test(value)) throw new InvalidArgumentError('expected a whole number');
-  return Number(value);
+/** A shared parser, with the error commander prints beside the flag's name. */
+function asFlag<T>(parse: (value: string) => T): (value: string) => T {
+  return (value) => {
+    try {
+      return parse(value);
+    } catch (error) {
+      if (error instanceof InvalidValueError) throw new InvalidArgumentError(error.message);
+      throw error;
+    }
+  };
 }
+const positiveInteger = asFlag(parsePositiveInteger);
+const wholeNumber = asFlag(parseWholeNumber);
+const parseDuration = asFlag(duration);
+const parseSize = asFlag(size);
 
 function port(value: string): number {
   if (!/^\d+$/.test(value) || Number(value) > 65535) throw new InvalidArgumentError('expected a port from 0 to 65535');
