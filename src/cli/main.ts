@@ -1,7 +1,7 @@
 import { access, constants } from 'node:fs/promises';
 import { createRequire } from 'node:module';
 import { Command, CommanderError } from 'commander';
-import type { PushHooks, PushSummary } from '../client/push.js';
+import type { PushHooks, PushSummary } from '../client/index.js';
 import type { ListedFile } from '../client/discover.js';
 import { addRunFlags, toPushOptions, type InputFlags, type RunFlags } from './flags.js';
 import { addServerCommands } from './serve-command.js';

@@ -1,4 +1,4 @@
-import type { Progress } from '../client/push.js';
+import type { Progress } from '../client/index.js';
 import { doneOfTotal, formatSeconds } from './report.js';
 
 /** Where a run's progress goes: a bar on a terminal, a plain line every few seconds elsewhere, or nowhere. */

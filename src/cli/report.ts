@@ -1,5 +1,5 @@
 import { relative } from 'node:path';
-import type { FileResult, Progress, PushSummary } from '../client/push.js';
+import type { FileResult, Progress, PushSummary } from '../client/index.js';
 
 export function formatBytes(bytes: number): string {
   const units = ['B', 'KB', 'MB', 'GB', 'TB'];

@@ -1,4 +1,6 @@
-export { push, type PushHooks, type PushSummary, type Progress, type FileResult } from './push.js';
+export { push, type PushHooks } from './push.js';
+export type { PushSummary } from './summary.js';
+export type { Progress, FileResult } from './results.js';
 export { retry, type RetryOverrides } from './retry.js';
 export { DEFAULTS, type PushOptions, type RequestSettings, type BodyMode, type Method, type Pairs } from './options.js';
 export type { ListedFile } from './discover.js';

@@ -2,7 +2,8 @@ import { rename, rm } from 'node:fs/promises';
 import { resolve } from 'node:path';
 import { openFailureLog } from './failure-log.js';
 import { type PushOptions, type RequestSettings } from './options.js';
-import { push, type PushHooks, type PushSummary } from './push.js';
+import { push, type PushHooks } from './push.js';
+import type { PushSummary } from './summary.js';
 
 /** Options of a retry: any of push's, each overriding what the failure log recorded. */
 export type RetryOverrides = Partial<Omit<PushOptions, 'inputs' | 'listed'>>;

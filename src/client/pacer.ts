@@ -1,0 +1,229 @@
+import { setMaxListeners } from 'node:events';
+import pLimit, { type LimitFunction } from 'p-limit';
+import { callWithRetries, FINAL, sleep, type Decision } from '../shared/retry-loop.js';
+import { AdaptiveLimit } from './adaptive-limit.js';
+import { HttpStatusError, InterruptedError } from './errors.js';
+import type { LatencyHistogram } from './latency.js';
+import type { Origin, OriginSet } from './origins.js';
+import { OutageGate } from './outage-gate.js';
+import { RateGate } from './rate-gate.js';
+import { isOutage, isOverload, isRetryable, retryDelayMs } from './retry-policy.js';
+
+export interface PacerSettings {
+  readonly retries: number;
+  readonly retryMinDelayMs: number;
+  readonly retryMaxDelayMs: number;
+  readonly maxOutageMs: number;
+  /** Uploads in flight at most; with `adaptive`, the ceiling of the limit. */
+  readonly concurrency: number;
+  readonly adaptive: boolean;
+  /** Files a second at most (--rate), in bursts of up to `burst`. */
+  readonly rate: number | undefined;
+  readonly burst: number;
+}
+
+/** What the pacer tells the run, for the user and the progress line. */
+export interface PacerEvents {
+  onDown(failures: number, lastError: string): void;
+  onUp(downForMs: number): void;
+  /** The server stayed down past --max-outage: the run must stop. */
+  onGiveUp(downForMs: number): void;
+  onRetry(): void;
+  onConcurrency(limit: number): void;
+}
+
+/** Where a request's attempts went, and how many were made: filled in while `call` runs. */
+export interface Tally {
+  attempts: number;
+  ms: number;
+  origin?: Origin;
+}
+
+/** Outage failures in a row (no answer, 502, 503, 504) after which the run backs off as one. */
+const OUTAGE_THRESHOLD = 5;
+const FIRST_PROBE_DELAY_MS = 1_000;
+/** --concurrency auto starts here, then finds its way (see AdaptiveLimit). */
+const ADAPTIVE_START = 8;
+/** A job's first poll comes this soon; each next one twice as late, up to MAX_POLL_MS. */
+const FIRST_POLL_MS = 50;
+const MAX_POLL_MS = 5_000;
+
+/** A job still running: the poll loop waits `waitMs`, and its wait is no failure. */
+export class JobPending extends Error {
+  readonly waitMs: number;
+
+  constructor(waitMs: number) {
+    super('the job is still running');
+    this.waitMs = waitMs;
+  }
+}
+
+/**
+ * The one home of every wait and retry decision of a run, as rclone's pacer
+ * is: the concurrency limit (fixed, or found with --concurrency auto), the
+ * rate (--rate), the outage gate that pauses the run while the server is
+ * down, the choice of server, and retries with Retry-After or backoff with
+ * full jitter. A request goes through `call`, a job's poll through `poll`.
+ */
+export class Pacer {
+  readonly gate: OutageGate;
+  readonly #settings: PacerSettings;
+  readonly #origins: OriginSet;
+  readonly #events: PacerEvents;
+  readonly #latency: LatencyHistogram;
+  readonly #limit: LimitFunction;
+  readonly #adaptive: AdaptiveLimit | undefined;
+  readonly #rate: RateGate | undefined;
+  /** Aborted when waits and requests in flight must end now. */
+  readonly #signal: AbortSignal;
+  readonly #stopping: () => boolean;
+  /** Failures of a server while another was up to take the request (see #unreachable). */
+  readonly #failedOver = new WeakSet<object>();
+
+  constructor(settings: PacerSettings, parts: { origins: OriginSet; latency: LatencyHistogram; signal: AbortSignal; stopping: () => boolean }, events: PacerEvents) {
+    this.#settings = settings;
+    this.#origins = parts.origins;
+    this.#latency = parts.latency;
+    this.#signal = parts.signal;
+    this.#stopping = parts.stopping;
+    this.#events = events;
+    // Every backoff in progress listens to this signal: more than Node's default of 10 is expected.
+    setMaxListeners(0, this.#signal);
+    const { concurrency, adaptive, rate, burst, retryMaxDelayMs, maxOutageMs } = settings;
+    this.#adaptive = adaptive ? new AdaptiveLimit({ min: 1, max: concurrency, initial: Math.min(ADAPTIVE_START, concurrency) }) : undefined;
+    this.#limit = pLimit(this.#adaptive?.limit ?? concurrency);
+    this.#rate = rate === undefined ? undefined : new RateGate(rate, burst);
+    this.gate = new OutageGate({
+      threshold: OUTAGE_THRESHOLD,
+      firstProbeDelayMs: Math.min(FIRST_PROBE_DELAY_MS, retryMaxDelayMs),
+      maxProbeDelayMs: retryMaxDelayMs,
+      maxOutageMs,
+    }, events);
+  }
+
+  /** Uploads allowed in flight now. */
+  get concurrency(): number {
+    return this.#limit.concurrency;
+  }
+
+  /** The limit at the end, and its range over the run. */
+  get concurrencySummary(): { readonly final: number; readonly min: number; readonly max: number; readonly adaptive: boolean } {
+    const final = this.#limit.concurrency;
+    return { final, ...(this.#adaptive?.range ?? { min: final, max: final }), adaptive: this.#adaptive !== undefined };
+  }
+
+  /** Runs `task(arg)` once a slot of the concurrency limit is free. */
+  schedule<A>(task: (arg: A) => Promise<void>, arg: A): void {
+    void this.#limit(task, arg);
+  }
+
+  /** Waits for the rate limit's slots of `files` files (--rate). */
+  async pace(files: number): Promise<void> {
+    if (this.#rate === undefined) return;
+    let wait = 0;
+    for (let i = 0; i < files; i++) wait = this.#rate.book();
+    await sleep(wait, this.#signal);
+  }
+
+  /**
+   * Reads a request's body and sends it, again while the failure is
+   * retryable and retries are left. Each attempt waits at the outage gate,
+   * goes to the server with the fewest in flight, and tells the latency
+   * histogram and the adaptive limit how it went; `tally` counts them.
+   */
+  call<B, T extends { readonly status: number | null }>(read: () => Promise<B>, send: (origin: Origin, body: B) => Promise<T>, tally: Tally): Promise<T> {
+    const attempt = async (): Promise<T> => {
+      const closed = this.gate.admit();
+      if (closed !== undefined) await closed;
+      tally.attempts++;
+      if (this.#signal.aborted) throw new InterruptedError(false);
+      const body = await read();
+      const origin = this.#origins.pick();
+      tally.origin = origin;
+      return this.#send(origin, () => send(origin, body), tally);
+    };
+    return callWithRetries(attempt, { retries: this.#settings.retries, decide: this.#decide, signal: this.#signal, onRetry: this.#events.onRetry });
+  }
+
+  /**
+   * Asks `check` how a job stands until it ends: `check` throws JobPending
+   * while it runs, and the wait doubles from one poll to the next (or is the
+   * server's Retry-After). A failed poll is retried as a request is.
+   */
+  poll<T>(check: (wait: number) => Promise<T>): Promise<T> {
+    let wait = FIRST_POLL_MS;
+    const next = (): Promise<T> => {
+      const current = wait;
+      wait = Math.min(wait * 2, MAX_POLL_MS);
+      return check(current);
+    };
+    const decide = (error: unknown, attempt: number): Decision => (error instanceof JobPending
+      ? { retry: true, waitMs: error.waitMs, consumes: false, reset: true }
+      : this.#decide(error, attempt));
+    return callWithRetries(next, { retries: this.#settings.retries, decide, signal: this.#signal });
+  }
+
+  /** One attempt on `origin`, timed from when its body is ready: latency is the network's and the server's, not the disk's. */
+  async #send<T extends { readonly status: number | null }>(origin: Origin, send: () => Promise<T>, tally: Tally): Promise<T> {
+    origin.inFlight++;
+    const epoch = this.#adaptive?.epoch ?? 0;
+    const started = performance.now();
+    let answered = false;
+    let ok = false;
+    let overloaded = false;
+    try {
+      const delivery = await send();
+      // A request of files none of which could be read was never sent.
+      answered = ok = delivery.status !== null;
+      if (answered) this.gate.answered();
+      return delivery;
+    } catch (error) {
+      answered = error instanceof HttpStatusError;
+      if (isOutage(error)) this.#unreachable(origin, error as Error);
+      else if (answered) this.gate.answered();
+      overloaded = isOverload(error);
+      throw error;
+    } finally {
+      origin.inFlight--;
+      tally.ms = performance.now() - started;
+      if (answered) {
+        this.#latency.record(tally.ms);
+        this.#origins.answered(origin, tally.ms, ok);
+      }
+      if (answered || overloaded) this.#adapt(tally.ms, overloaded, epoch);
+    }
+  }
+
+  /**
+   * After a failed attempt: retry only what is retryable, never once the run
+   * is stopping, never with --retries 0. An outage's failure waits at the
+   * gate instead of a backoff, and neither it nor one another server can
+   * make good uses up the file's retries.
+   */
+  readonly #decide = (error: unknown, attempt: number): Decision => {
+    if (this.#settings.retries === 0 || this.#stopping() || !isRetryable(error)) return FINAL;
+    if (!this.#consumesRetry(error)) return { retry: true, waitMs: 0, consumes: false };
+    const { retryMinDelayMs: minDelayMs, retryMaxDelayMs: maxDelayMs } = this.#settings;
+    return { retry: true, waitMs: retryDelayMs(error, attempt, { minDelayMs, maxDelayMs }), consumes: true };
+  };
+
+  #consumesRetry(error: unknown): boolean {
+    if (typeof error === 'object' && error !== null && this.#failedOver.has(error)) return false;
+    return !(this.gate.down && isOutage(error));
+  }
+
+  /** A server not there: with several, another takes the request; only when none can does the outage gate hear of it. */
+  #unreachable(origin: Origin, error: Error): void {
+    if (this.#origins.unreachable(origin)) this.#failedOver.add(error);
+    else this.gate.failedToReach(error.message);
+  }
+
+  #adapt(ms: number, overloaded: boolean, epoch: number): void {
+    if (this.#adaptive === undefined) return;
+    const limit = this.#adaptive.sample(ms, overloaded, epoch);
+    if (limit !== this.#limit.concurrency) {
+      this.#limit.concurrency = limit;
+      this.#events.onConcurrency(limit);
+    }
+  }
+}
