@@ -8,12 +8,12 @@
 import { readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { Pool } from 'undici';
-import { MultipartFraming } from '../src/client/multipart.js';
+import { MultipartBody } from '../src/client/multipart.js';
 
 const [dir = '.', url = '', workers = '20'] = process.argv.slice(2);
 const target = new URL(url);
 const pool = new Pool(target.origin, { connections: Number(workers) });
-const framing = new MultipartFraming('image', []);
+const framing = new MultipartBody('image', []);
 const headers = { 'content-type': framing.contentType };
 const names = readdirSync(dir).filter((name) => name.endsWith('.jpg'));
 let next = 0;

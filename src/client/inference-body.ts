@@ -1,14 +1,15 @@
-import { HEADER_LENGTH, imageRequestHeader, lengthPrefix } from '../shared/inference-protocol.js';
+import { decodeInferenceResponse, HEADER_LENGTH, imageRequestHeader, lengthPrefix } from '../shared/inference-protocol.js';
+import { decodeAnswer, listedAnswers, MAX_ANSWER_BYTES, type BodyFile, type BodyFormat, type Envelope, type GroupFrame, type RawAnswer } from './body-format.js';
 
 /**
- * Bodies in the Open Inference Protocol (KServe v2, Triton) for
- * `--body v2`: a request's files as one BYTES input of shape [N], sent with
- * the binary tensor data extension, so each file's bytes go as they are on
- * disk, with no base64 and no copy: a JSON header, then per file a 4-byte
- * length and its bytes.
+ * --body v2: bodies in the Open Inference Protocol (KServe v2, Triton): a
+ * request's files as one BYTES input of shape [N], sent with the binary
+ * tensor data extension, so each file's bytes go as they are on disk, with
+ * no base64 and no copy: a JSON header, then per file a 4-byte length and
+ * its bytes. Answers are decoded from JSON or binary outputs, and cut into
+ * each file's rows.
  */
-export class InferenceFraming {
-  readonly contentType = 'application/octet-stream';
+export class InferenceBody implements BodyFormat {
   readonly #inputName: string;
   static readonly #after = Buffer.alloc(0);
 
@@ -16,13 +17,38 @@ export class InferenceFraming {
     this.#inputName = inputName;
   }
 
+  envelope(file: BodyFile): Envelope {
+    const { before: [head], after, contentType, headers } = this.frame([file]);
+    return { head, tail: after, base64: false, contentType, headers };
+  }
+
   /** What goes before each file's bytes (the header before the first), what goes after the last, and the header's length. */
-  frame(parts: ReadonlyArray<{ readonly size: number }>): { before: Buffer[]; after: Buffer; headers: Record<string, string> } {
-    const sizes = parts.map((part) => part.size);
+  readonly frame = (files: readonly Pick<BodyFile, 'size'>[]): GroupFrame => {
+    const sizes = files.map((file) => file.size);
     const header = Buffer.from(JSON.stringify(imageRequestHeader(sizes, { inputName: this.#inputName })));
     const before = sizes.map(lengthPrefix);
     before[0] = Buffer.concat([header, before[0] as Buffer]);
-    return { before, after: InferenceFraming.#after, headers: { [HEADER_LENGTH]: String(header.length) } };
+    return { before, after: InferenceBody.#after, contentType: 'application/octet-stream', headers: { [HEADER_LENGTH]: String(header.length) } };
+  };
+
+  decode(answer: RawAnswer): unknown {
+    const headerLength = answer.headers[HEADER_LENGTH];
+    if (answer.length <= MAX_ANSWER_BYTES && typeof headerLength === 'string') {
+      try {
+        return decodeInferenceResponse(answer.bytes, headerLength);
+      } catch {
+        // Not a v2 answer after all: read it as any other.
+      }
+    }
+    return decodeAnswer(answer);
+  }
+
+  single(response: unknown): unknown {
+    return inferencePerFile(response, 1)?.[0] ?? response;
+  }
+
+  perFile(response: unknown, count: number): unknown[] {
+    return inferencePerFile(response, count) ?? listedAnswers(response, count);
   }
 }
 
@@ -49,7 +75,7 @@ function isTensor(value: unknown): value is Tensor {
  * file's line in the results log holds its own labels and scores. Undefined
  * when the answer is no v2 answer of that many rows.
  */
-export function inferencePerFile(response: unknown, count: number): unknown[] | undefined {
+function inferencePerFile(response: unknown, count: number): unknown[] | undefined {
   const { outputs, ...rest } = (typeof response === 'object' && response !== null ? response : {}) as { outputs?: unknown };
   if (!Array.isArray(outputs) || !outputs.every(isTensor) || !outputs.every((output) => output.shape[0] === count && output.data !== undefined)) return undefined;
   return Array.from({ length: count }, (_, row) => ({

@@ -1,5 +1,6 @@
 import { sep } from 'node:path';
 import { UsageError } from '../shared/errors.js';
+import { decodeAnswer, listedAnswers, wholeAnswer, type BodyFile, type BodyFormat, type Envelope } from './body-format.js';
 
 const NAMES = ['name', 'path', 'stem', 'ext'] as const;
 type NamePlaceholder = typeof NAMES[number];
@@ -128,4 +129,22 @@ function outsideStrings(text: string, positions: readonly number[]): number | un
     else if (char === '"') inString = !inString;
   }
   return undefined;
+}
+
+/** --body json: the file as base64 inside a checked template. */
+export class JsonBody implements BodyFormat {
+  readonly #template: JsonTemplate;
+
+  constructor(template: JsonTemplate) {
+    this.#template = template;
+  }
+
+  envelope({ rel, name }: BodyFile): Envelope {
+    const [head, tail] = this.#template.around(rel, name);
+    return { head, tail, base64: true, contentType: 'application/json' };
+  }
+
+  readonly decode = decodeAnswer;
+  readonly single = wholeAnswer;
+  readonly perFile = listedAnswers;
 }

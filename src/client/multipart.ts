@@ -1,4 +1,5 @@
 import { randomBytes } from 'node:crypto';
+import { decodeAnswer, listedAnswers, wholeAnswer, type BodyFile, type BodyFormat, type Envelope, type GroupFrame } from './body-format.js';
 
 /** Quoted-string escaping for names in Content-Disposition, as browsers do it (WHATWG). */
 function quote(value: string): string {
@@ -6,11 +7,12 @@ function quote(value: string): string {
 }
 
 /**
- * Frames a multipart/form-data body by hand around its files: the text before
- * each file's bytes and the bytes after the last. Everything that does not
- * depend on the file (extra form fields, the boundary) is built once per run.
+ * --body multipart: a multipart/form-data body framed by hand around its
+ * files: the text before each file's bytes and the bytes after the last.
+ * Everything that does not depend on the file (extra form fields, the
+ * boundary) is built once per run.
  */
-export class MultipartFraming {
+export class MultipartBody implements BodyFormat {
   readonly contentType: string;
   readonly tail: Buffer;
   readonly #prefix: string;
@@ -34,13 +36,18 @@ export class MultipartFraming {
     return `${this.#prefix}${quote(name)}"\r\nContent-Type: ${contentType}\r\n\r\n`;
   }
 
-  /** What goes before each file's bytes in a request of several, and after the last. */
-  frame(parts: ReadonlyArray<{ readonly name: string; readonly type: string }>): { before: Buffer[]; after: Buffer } {
-    return { before: parts.map(({ name, type }, i) => Buffer.from(i === 0 ? this.head(name, type) : this.between(name, type))), after: this.tail };
+  envelope({ name, type }: BodyFile): Envelope {
+    return { head: Buffer.from(this.head(name, type)), tail: this.tail, base64: false, contentType: this.contentType };
   }
 
-  /** What goes between the bytes of one file and those of the next file `name` in the same request. */
-  between(name: string, contentType: string): string {
-    return `${this.#between}${quote(name)}"\r\nContent-Type: ${contentType}\r\n\r\n`;
-  }
+  /** Several files in one request: each one's part in the same field. */
+  readonly frame = (files: readonly BodyFile[]): GroupFrame => ({
+    before: files.map(({ name, type }, i) => Buffer.from(i === 0 ? this.head(name, type) : `${this.#between}${quote(name)}"\r\nContent-Type: ${type}\r\n\r\n`)),
+    after: this.tail,
+    contentType: this.contentType,
+  });
+
+  readonly decode = decodeAnswer;
+  readonly single = wholeAnswer;
+  readonly perFile = listedAnswers;
 }

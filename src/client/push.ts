@@ -5,17 +5,16 @@ import { DoneFiles } from './done-files.js';
 import { FailureLog } from './failure-log.js';
 import { FileAccess } from './file-access.js';
 import { Filter } from './filter.js';
-import { InferenceFraming } from './inference-body.js';
 import { JsonlWriter } from './jsonl-writer.js';
 import { LatencyHistogram } from './latency.js';
 import { assertLogsWritable } from './log-paths.js';
-import { MultipartFraming } from './multipart.js';
-import { DEFAULTS, resolveOptions, type PushOptions, type ResolvedOptions } from './options.js';
+import { resolveOptions, type PushOptions, type ResolvedOptions } from './options.js';
 import { Packer } from './packer.js';
 import { Pacer, type PacerEvents } from './pacer.js';
 import { Recorder } from './recorder.js';
 import { loadReencoder, type Reencoder } from './reencode.js';
-import { FileBodyReader, type BodyFraming } from './request-body.js';
+import { FileBodyReader } from './request-body.js';
+import { bodyFormatFor } from './body-formats.js';
 import { newProgress, type FileResult, type Progress } from './results.js';
 import { RunControl } from './run-control.js';
 import { summarize, type PushSummary } from './summary.js';
@@ -100,7 +99,9 @@ class PushRun {
     // Resuming into the log being resumed from adds to it: its earlier lines still say what is done.
     const append = options.out !== undefined && options.skipDone.some((log) => resolve(log) === resolve(options.out as string));
     this.#results = options.out === undefined || options.dryRun ? undefined : new JsonlWriter(options.out, onLogError, { append });
+    const format = bodyFormatFor(options);
     this.#transport = new Transport({
+      format,
       urls: options.urls,
       method: options.method,
       headers: options.headers,
@@ -128,10 +129,7 @@ class PushRun {
       onResult: hooks.onResult, onWarning: hooks.onWarning, stop: (why) => control.stop(why),
     });
     this.#filter = new Filter({ shard: options.shard, done, dryRun: options.dryRun });
-    const framing: BodyFraming = options.body === 'multipart'
-      ? new MultipartFraming(options.field, options.form)
-      : options.body === 'v2' ? new InferenceFraming(options.inputName ?? DEFAULTS.inputName) : options.jsonTemplate;
-    const bodies = new FileBodyReader(this.#files, framing, options.streamThresholdBytes, reencoder);
+    const bodies = new FileBodyReader(this.#files, format, options.streamThresholdBytes, reencoder);
     const finish = (result: FileResult): void => this.#finish(result);
     this.#uploader = new Uploader({ bodies, transport: this.#transport, pacer: this.#pacer, control, progress: this.#progress, async: options.async }, finish);
     this.#packer = new Packer(options, {

@@ -5,20 +5,8 @@ import { ImgpushError } from '../shared/errors.js';
 import { contentTypeFor } from '../shared/media-types.js';
 import { FileChangedError, FileReadError, ReencodeError, toFileReadError } from './errors.js';
 import type { FileAccess } from './file-access.js';
-import { InferenceFraming } from './inference-body.js';
-import { JsonTemplate } from './json-template.js';
-import { MultipartFraming } from './multipart.js';
+import type { BodyFile, BodyFormat, Envelope } from './body-format.js';
 import type { Reencoded, Reencoder } from './reencode.js';
-
-/**
- * How a file goes into its request: framed as multipart, as base64 inside a
- * JSON template, as a BYTES tensor of an Open Inference Protocol request, or
- * raw (undefined).
- */
-export type BodyFraming = MultipartFraming | JsonTemplate | InferenceFraming | undefined;
-
-/** The framings that take several files in one request. */
-type GroupFraming = MultipartFraming | InferenceFraming;
 
 /** A request body made from one file: one Buffer for small files, a stream of exactly `length` bytes for large ones. */
 export interface FileBody {
@@ -55,25 +43,12 @@ interface OpenedFile {
   readonly type: string;
 }
 
-/** What goes around one file's bytes in its request, and whether they go in as base64. */
-interface Envelope {
-  readonly head: Buffer | undefined;
-  readonly tail: Buffer | undefined;
-  readonly base64: boolean;
-  readonly contentType: string;
-  readonly headers?: Readonly<Record<string, string>> | undefined;
-}
-
 /** A file of a group as it will go: re-encoded already, or to be read into place. */
-interface Part {
+interface Part extends BodyFile {
   readonly file: OpenedFile;
-  readonly name: string;
-  readonly type: string;
-  readonly size: number;
   readonly bytes: Buffer | undefined;
 }
 
-const JSON_TYPE = 'application/json';
 const RAW_CHUNK_BYTES = 256 * 1024;
 /** A multiple of 3: each chunk of a file read as a rule encodes to base64 on its own, with no padding mid-body. */
 const BASE64_CHUNK_BYTES = 3 * 64 * 1024;
@@ -87,13 +62,13 @@ const BASE64_CHUNK_BYTES = 3 * 64 * 1024;
  */
 export class FileBodyReader {
   readonly #files: FileAccess;
-  readonly #framing: BodyFraming;
+  readonly #format: BodyFormat;
   readonly #streamThreshold: number;
   readonly #reencoder: Reencoder | undefined;
 
-  constructor(files: FileAccess, framing: BodyFraming, streamThreshold: number, reencoder: Reencoder | undefined) {
+  constructor(files: FileAccess, format: BodyFormat, streamThreshold: number, reencoder: Reencoder | undefined) {
     this.#files = files;
-    this.#framing = framing;
+    this.#format = format;
     this.#streamThreshold = streamThreshold;
     this.#reencoder = reencoder;
   }
@@ -105,9 +80,9 @@ export class FileBodyReader {
     try {
       if (this.#reencoder !== undefined) {
         const { data, name, type } = await this.#reencode(file, this.#reencoder);
-        return around(this.#envelope(name, type, rel, data.length), data);
+        return around(this.#format.envelope({ name, type, rel, size: data.length }), data);
       }
-      const envelope = this.#envelope(file.name, file.type, rel, file.size);
+      const envelope = this.#format.envelope({ name: file.name, type: file.type, rel, size: file.size });
       if (file.size > this.#streamThreshold) {
         streaming = true;
         return stream(file, envelope);
@@ -132,19 +107,21 @@ export class FileBodyReader {
   }
 
   /** The files in one multipart or v2 body, each read whole: a file too large for that is sent alone (see PushRun). */
-  async readGroup(paths: readonly string[]): Promise<GroupBody> {
-    const framing = this.#framing as GroupFraming;
+  async readGroup(files: ReadonlyArray<{ readonly path: string; readonly rel: string }>): Promise<GroupBody> {
+    const frame = this.#format.frame;
+    // Options allow several files a request only with a format that frames them.
+    if (frame === undefined) throw new TypeError('this --body holds one file a request');
     const opened: Array<OpenedFile | FileReadError> = [];
     try {
       // #open throws only FileReadError: a file that cannot be opened is left out with its reason.
-      for (const path of paths) opened.push(await this.#open(path).catch((error: unknown) => error as FileReadError));
+      for (const { path } of files) opened.push(await this.#open(path).catch((error: unknown) => error as FileReadError));
       // Re-encoded sizes are known only once encoded: every file is, before the body is laid out.
       const parts: Array<Part | FileReadError | ReencodeError> = [];
-      for (const file of opened) parts.push(file instanceof FileReadError ? file : await this.#part(file));
-      const files = parts.map((part) => (part instanceof ImgpushError ? part : part.size));
+      for (const [i, file] of opened.entries()) parts.push(file instanceof FileReadError ? file : await this.#part(file, (files[i] as { rel: string }).rel));
+      const outcomes = parts.map((part) => (part instanceof ImgpushError ? part : part.size));
       const sent = parts.filter((part): part is Part => !(part instanceof ImgpushError));
-      if (sent.length === 0) return { data: undefined, contentType: framing.contentType, files };
-      const { before, after, headers } = framing.frame(sent) as { before: Buffer[]; after: Buffer; headers?: Record<string, string> };
+      if (sent.length === 0) return { data: undefined, contentType: '', files: outcomes };
+      const { before, after, headers, contentType } = frame(sent);
       const data = Buffer.allocUnsafe(sent.reduce((length, part, i) => length + (before[i] as Buffer).length + part.size, after.length));
       let offset = 0;
       for (const [i, part] of sent.entries()) {
@@ -154,7 +131,7 @@ export class FileBodyReader {
         offset += part.size;
       }
       after.copy(data, offset);
-      return { data, contentType: framing.contentType, files, headers };
+      return { data, contentType, files: outcomes, headers };
     } catch (error) {
       throw asReadError(error);
     } finally {
@@ -163,11 +140,11 @@ export class FileBodyReader {
   }
 
   /** A file of a group, re-encoded now when it is to be; one that cannot be is left out with its reason. */
-  async #part(file: OpenedFile): Promise<Part | ReencodeError> {
-    if (this.#reencoder === undefined) return { file, name: file.name, type: file.type, size: file.size, bytes: undefined };
+  async #part(file: OpenedFile, rel: string): Promise<Part | ReencodeError> {
+    if (this.#reencoder === undefined) return { file, name: file.name, type: file.type, rel, size: file.size, bytes: undefined };
     try {
       const { data, name, type } = await this.#reencode(file, this.#reencoder);
-      return { file, name, type, size: data.length, bytes: data };
+      return { file, name, type, rel, size: data.length, bytes: data };
     } catch (error) {
       if (error instanceof ReencodeError) return error;
       throw error;
@@ -178,20 +155,6 @@ export class FileBodyReader {
     const bytes = Buffer.allocUnsafe(file.size);
     await this.#readInto(file, bytes, 0);
     return reencoder.reencode(bytes, file.name);
-  }
-
-  #envelope(name: string, type: string, rel: string, size: number): Envelope {
-    const framing = this.#framing;
-    if (framing instanceof MultipartFraming) return { head: Buffer.from(framing.head(name, type)), tail: framing.tail, base64: false, contentType: framing.contentType };
-    if (framing instanceof InferenceFraming) {
-      const { before: [head], after, headers } = framing.frame([{ size }]);
-      return { head, tail: after, base64: false, contentType: framing.contentType, headers };
-    }
-    if (framing instanceof JsonTemplate) {
-      const [head, tail] = framing.around(rel, name);
-      return { head, tail, base64: true, contentType: JSON_TYPE };
-    }
-    return { head: undefined, tail: undefined, base64: false, contentType: type };
   }
 
   async #open(path: string): Promise<OpenedFile> {

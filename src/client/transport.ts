@@ -2,18 +2,13 @@ import { Readable } from 'node:stream';
 import type { Dispatcher } from 'undici';
 import { createDispatcher } from './dispatcher.js';
 import { HttpStatusError, InterruptedError, toNetworkError, type FileReadError, type ReencodeError } from './errors.js';
-import { HEADER_LENGTH, decodeInferenceResponse } from '../shared/inference-protocol.js';
-import { inferencePerFile } from './inference-body.js';
+import { decodeAnswer, MAX_ANSWER_BYTES, type BodyFormat, type RawAnswer } from './body-format.js';
 import { Origin, OriginSet } from './origins.js';
 import type { FileBody, GroupBody } from './request-body.js';
 import type { Proxy } from './proxy.js';
 import { parseRetryAfter } from './retry-policy.js';
 import type { TlsContext } from './tls-context.js';
 import type { UrlTemplate } from './url-template.js';
-
-/** JSON answers up to this size are parsed for the results log; anything else is kept as text cut at 4 KB. */
-const MAX_JSON_BYTES = 1024 * 1024;
-const MAX_TEXT_CHARS = 4096;
 
 export interface TransportSettings {
   /** One or several servers (--url repeated): see OriginSet. */
@@ -32,6 +27,8 @@ export interface TransportSettings {
   readonly clientCertificate: boolean;
   /** Read and keep every answer (for the results log), not only the failures'. */
   readonly keepResponses: boolean;
+  /** How bodies are framed, and so how answers are read. */
+  readonly format: BodyFormat;
 }
 
 /** What a 2xx answer to one file's request carried. */
@@ -102,8 +99,7 @@ export class Transport {
     const answer = await this.#exchange(origin, rel, body);
     const location = answer.status === 202 ? answer.location : undefined;
     const job = typeof location === 'string' ? this.#jobPlace(new URL(location, origin.url.origin)) : undefined;
-    // A v2 answer to one file: its outputs' rows, as a file of a request of several gets them.
-    const response = body.headers?.[HEADER_LENGTH] === undefined ? answer.response : inferencePerFile(answer.response, 1)?.[0] ?? answer.response;
+    const response = this.#settings.format.single(answer.response);
     return { status: answer.status, response, bytes: body.fileBytes, ...(job === undefined ? {} : { job }) };
   }
 
@@ -118,7 +114,7 @@ export class Transport {
     if (body.data !== undefined) {
       const answer = await this.#exchange(origin, rel, { data: body.data, length: body.data.length, contentType: body.contentType, headers: body.headers });
       status = answer.status;
-      answers = answerPerFile(answer.response, body.files.filter((file) => typeof file === 'number').length);
+      answers = this.#settings.format.perFile(answer.response, body.files.filter((file) => typeof file === 'number').length);
     }
     let next = 0;
     return { status, files: body.files.map((file) => (typeof file === 'number' ? { bytes: file, response: answers[next++] } : file)) };
@@ -143,7 +139,7 @@ export class Transport {
     let response: unknown;
     try {
       if (ok && !this.#settings.keepResponses) await answer.body.dump();
-      else response = await readAnswer(answer);
+      else response = this.#settings.format.decode(await readAnswer(answer));
     } catch (error) {
       throw this.#failure(error, origin);
     }
@@ -165,7 +161,7 @@ export class Transport {
     }
     let body: unknown;
     try {
-      body = await readAnswer(answer);
+      body = decodeAnswer(await readAnswer(answer));
     } catch (error) {
       throw this.#failure(error, origin);
     }
@@ -201,52 +197,15 @@ export class Transport {
   }
 }
 
-/** The whole answer, parsed when it is JSON, else as text cut at 4 KB; the body is always read to its end. */
-async function readAnswer(answer: Dispatcher.ResponseData): Promise<unknown> {
+/** The answer's body read to its end, so the socket is reused; its first MAX_ANSWER_BYTES kept. */
+async function readAnswer(answer: Dispatcher.ResponseData): Promise<RawAnswer> {
   const chunks: Buffer[] = [];
   let length = 0;
   for await (const chunk of answer.body as AsyncIterable<Buffer>) {
-    if (length <= MAX_JSON_BYTES) chunks.push(chunk);
+    if (length <= MAX_ANSWER_BYTES) chunks.push(chunk);
     length += chunk.length;
   }
-  const bytes = Buffer.concat(chunks);
-  const headerLength = answer.headers[HEADER_LENGTH];
-  if (length <= MAX_JSON_BYTES && typeof headerLength === 'string') {
-    try {
-      return decodeInferenceResponse(bytes, headerLength);
-    } catch {
-      // Not a v2 answer after all: keep it as text.
-    }
-  }
-  const type = String(answer.headers['content-type'] ?? '');
-  if (length <= MAX_JSON_BYTES && /[/+]json\b/i.test(type)) {
-    try {
-      return JSON.parse(bytes.toString('utf8'));
-    } catch {
-      // Not JSON after all: keep it as text.
-    }
-  }
-  const text = bytes.toString('utf8', 0, Math.min(bytes.length, MAX_TEXT_CHARS * 4));
-  return text.length > MAX_TEXT_CHARS ? text.slice(0, MAX_TEXT_CHARS) : text;
-}
-
-/** Where an answer to several files keeps its list of per-file answers, when it is an object: ours, TF Serving's, KServe's, and common ones. */
-const LIST_KEYS = ['results', 'predictions', 'outputs', 'files', 'data'];
-
-/**
- * Each file's share of an answer to several files: its rows of a v2
- * answer's outputs; the list's items, in order, when the answer is a list of one item per file (or an object
- * holding one under a usual name); else the whole answer for each.
- */
-function answerPerFile(response: unknown, count: number): unknown[] {
-  const rows = inferencePerFile(response, count);
-  if (rows !== undefined) return rows;
-  let list: unknown = response;
-  if (!Array.isArray(list) && typeof response === 'object' && response !== null) {
-    const body = response as Record<string, unknown>;
-    list = LIST_KEYS.map((key) => body[key]).find((value) => Array.isArray(value) && value.length === count);
-  }
-  return Array.isArray(list) && list.length === count ? list : new Array<unknown>(count).fill(response);
+  return { bytes: Buffer.concat(chunks), length, headers: answer.headers };
 }
 
 /** What the server said, in one line: a JSON error's message (FastAPI's detail, ours) or the text's first line. */

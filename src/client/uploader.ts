@@ -86,10 +86,9 @@ export class Uploader {
     progress.inFlight += files.length;
     await this.#pacer.pace(files.length);
     const tally: Tally = { attempts: 0, ms: 0 };
-    const paths = files.map((file) => file.path);
     let delivery;
     try {
-      delivery = await this.#pacer.call(() => this.#bodies.readGroup(paths), (origin, body) => this.#transport.sendGroup(origin, body, first.rel), tally);
+      delivery = await this.#pacer.call(() => this.#bodies.readGroup(files), (origin, body) => this.#transport.sendGroup(origin, body, first.rel), tally);
     } catch (error) {
       progress.inFlight -= files.length;
       if (files.length > 1 && isRefusedForContent(error) && !this.#control.stopping) {
