@@ -143,6 +143,31 @@ export async function assertInputsExist(inputs: readonly string[]): Promise<void
   }
 }
 
+/** The inputs held nothing to send: a usage error naming where imgpush looked and for what. */
+export function nothingFound({ inputs, extensions }: { inputs: readonly string[]; extensions: ReadonlySet<string> | null }): UsageError {
+  const where = inputs.length === 0 ? 'the list' : inputs.join(', ');
+  const kinds = extensions === null ? 'files' : `files with extensions ${[...extensions].join(', ')}`;
+  return new UsageError(`nothing to upload: no ${kinds} found in ${where} (--ext changes the extensions, --hidden includes dot files)`, 'IMGPUSH_NOTHING_FOUND');
+}
+
+/**
+ * The next batch, or undefined once `signal` aborts (a cancel): a list on
+ * stdin may not send its next line for a long time. A fresh wait per pull,
+ * not a race against one long-lived promise, whose reactions would keep
+ * every batch ever pulled alive.
+ */
+export function pullUnlessAborted(found: AsyncGenerator<Discovered[]>, signal: AbortSignal): Promise<IteratorResult<Discovered[]> | undefined> {
+  return new Promise((resolve, reject) => {
+    if (signal.aborted) {
+      resolve(undefined);
+      return;
+    }
+    const onAbort = (): void => resolve(undefined);
+    signal.addEventListener('abort', onAbort, { once: true });
+    found.next().then(resolve, reject).finally(() => signal.removeEventListener('abort', onAbort));
+  });
+}
+
 /** What a discovery had not finished when it was cut short. */
 export interface Unfinished {
   /** Folders not walked to their end, globs not matched to their end, inputs not started: `retry` takes them as they are. */

@@ -7,6 +7,7 @@ import type { LatencyHistogram } from './latency.js';
 import type { Origin, OriginSet } from './origins.js';
 import { OutageGate } from './outage-gate.js';
 import { RateGate } from './rate-gate.js';
+import type { Progress } from './results.js';
 import { isOutage, isOverload, isRetryable, retryDelayMs } from './retry-policy.js';
 
 export interface PacerSettings {
@@ -37,6 +38,25 @@ export interface Tally {
   attempts: number;
   ms: number;
   origin?: Origin;
+}
+
+/** The pacer's events as the progress counters and the user see them; `stop` ends the run when the server stayed down too long. */
+export function pacerReports(progress: Progress, warn: (message: string) => void, stop: (why: string) => void): PacerEvents {
+  return {
+    onDown: (failures, last) => {
+      progress.serverDown = true;
+      warn(`the server is not answering (${failures} failures in a row, the last: ${last}): uploads pause while imgpush probes it`);
+    },
+    onUp: (ms) => {
+      progress.serverDown = false;
+      warn(`the server answers again after ${(ms / 1000).toFixed(1)} s: uploads resume`);
+    },
+    onGiveUp: (ms) => stop(`the server did not answer for ${(ms / 1000).toFixed(0)} s (--max-outage)`),
+    onRetry: () => progress.retries++,
+    onConcurrency: (limit) => {
+      progress.concurrency = limit;
+    },
+  };
 }
 
 /** Outage failures in a row (no answer, 502, 503, 504) after which the run backs off as one. */

@@ -1,16 +1,13 @@
-import { resolve } from 'node:path';
-import { ImgpushError, UsageError } from '../shared/errors.js';
-import { assertInputsExist, Discovery, type Discovered } from './discover.js';
+import type { ImgpushError } from '../shared/errors.js';
+import { assertInputsExist, Discovery, nothingFound, pullUnlessAborted, type Discovered } from './discover.js';
 import { DoneFiles } from './done-files.js';
-import { FailureLog } from './failure-log.js';
 import { FileAccess } from './file-access.js';
 import { Filter } from './filter.js';
-import { JsonlWriter } from './jsonl-writer.js';
 import { LatencyHistogram } from './latency.js';
 import { assertLogsWritable } from './log-paths.js';
 import { resolveOptions, type PushOptions, type ResolvedOptions } from './options.js';
 import { Packer } from './packer.js';
-import { Pacer, type PacerEvents } from './pacer.js';
+import { Pacer, pacerReports } from './pacer.js';
 import { Recorder } from './recorder.js';
 import { loadReencoder, type Reencoder } from './reencode.js';
 import { FileBodyReader } from './request-body.js';
@@ -73,8 +70,6 @@ class PushRun {
   readonly #files = new FileAccess();
   readonly #transport: Transport;
   readonly #pacer: Pacer;
-  readonly #failures: FailureLog;
-  readonly #results: JsonlWriter | undefined;
   readonly #recorder: Recorder;
   readonly #filter: Filter;
   readonly #packer: Packer;
@@ -94,39 +89,20 @@ class PushRun {
     this.#hooks = hooks;
     this.#onProgress = hooks.onProgress ?? NO_CALLBACK;
     const control = this.#control = new RunControl(options.graceMs);
-    const onLogError = (error: ImgpushError): void => this.#fail(error);
-    this.#failures = new FailureLog(options.failures, options.settings, onLogError);
-    // Resuming into the log being resumed from adds to it: its earlier lines still say what is done.
-    const append = options.out !== undefined && options.skipDone.some((log) => resolve(log) === resolve(options.out as string));
-    this.#results = options.out === undefined || options.dryRun ? undefined : new JsonlWriter(options.out, onLogError, { append });
-    const format = bodyFormatFor(options);
-    this.#transport = new Transport({
-      format,
-      urls: options.urls,
-      method: options.method,
-      headers: options.headers,
-      connections: options.concurrency,
-      timeoutMs: options.timeoutMs,
-      connectTimeoutMs: options.connectTimeoutMs,
-      http2: options.http2,
-      tls,
-      proxies: options.proxies,
-      clientCertificate: options.cert !== undefined,
-      keepResponses: this.#results !== undefined,
+    this.#recorder = new Recorder(options, {
+      progress: this.#progress, onResult: hooks.onResult, onWarning: hooks.onWarning, stop: (why) => control.stop(why), onLogError: (error) => this.#fail(error),
     });
+    const format = bodyFormatFor(options);
+    this.#transport = new Transport({ ...options, format, tls, connections: options.concurrency, clientCertificate: options.cert !== undefined, keepResponses: this.#recorder.keepsResults });
     control.signal.addEventListener('abort', () => this.#transport.cancel(), { once: true });
     this.#pacer = new Pacer({ ...options, burst: options.concurrency * options.filesPerRequest }, {
       origins: this.#transport.origins, latency: this.#latency, signal: control.signal, stopping: () => control.stopping,
-    }, this.#pacerEvents());
+    }, pacerReports(this.#progress, hooks.onWarning ?? NO_CALLBACK, (why) => control.stop(why)));
     this.#progress.concurrency = this.#pacer.concurrency;
     this.#queueLimit = options.concurrency * options.filesPerRequest + 256;
     control.onStop(() => {
       this.#pacer.gate.close(control.interrupted());
       this.#wake?.();
-    });
-    this.#recorder = new Recorder({
-      failures: this.#failures, results: this.#results, progress: this.#progress, dryRun: options.dryRun, maxFailures: options.maxFailures,
-      onResult: hooks.onResult, onWarning: hooks.onWarning, stop: (why) => control.stop(why),
     });
     this.#filter = new Filter({ shard: options.shard, done, dryRun: options.dryRun });
     const bodies = new FileBodyReader(this.#files, format, options.streamThresholdBytes, reencoder);
@@ -136,27 +112,6 @@ class PushRun {
       one: (file) => this.#pacer.schedule(this.#uploader.one, file),
       group: (files) => this.#pacer.schedule(this.#uploader.group, files),
     });
-  }
-
-  /** What the pacer tells the user while the run goes. */
-  #pacerEvents(): PacerEvents {
-    const warn = this.#hooks.onWarning ?? NO_CALLBACK;
-    const progress = this.#progress;
-    return {
-      onDown: (failures, last) => {
-        progress.serverDown = true;
-        warn(`the server is not answering (${failures} failures in a row, the last: ${last}): uploads pause while imgpush probes it`);
-      },
-      onUp: (ms) => {
-        progress.serverDown = false;
-        warn(`the server answers again after ${(ms / 1000).toFixed(1)} s: uploads resume`);
-      },
-      onGiveUp: (ms) => this.#control.stop(`the server did not answer for ${(ms / 1000).toFixed(0)} s (--max-outage)`),
-      onRetry: () => progress.retries++,
-      onConcurrency: (limit) => {
-        progress.concurrency = limit;
-      },
-    };
   }
 
   async run(): Promise<PushSummary> {
@@ -171,13 +126,12 @@ class PushRun {
       control.end();
       this.#pacer.gate.close();
       await this.#transport.close();
-      this.#failures.close();
-      this.#results?.close();
+      this.#recorder.close();
     }
     if (this.#fatal !== undefined) throw this.#fatal;
     const progress = this.#progress;
     // A shard may well be empty when the others are not.
-    if (progress.discovered === 0 && progress.otherShards === 0 && !control.stopping) throw this.#nothingFound();
+    if (progress.discovered === 0 && progress.otherShards === 0 && !control.stopping) throw nothingFound(this.#options);
     const { dryRun, maxFailureRate, failIfP95Ms, shard } = this.#options;
     return summarize({
       progress,
@@ -185,8 +139,7 @@ class PushRun {
       latencyMs: this.#latency.summary(),
       dryRun,
       sample: this.#sample,
-      failuresFile: this.#failures.count > 0 ? this.#failures.path : null,
-      resultsFile: this.#results?.path ?? null,
+      ...this.#recorder.files,
       stopReason: control.stopping ? control.reason : undefined,
       gates: { maxFailureRate, failIfP95Ms },
       concurrency: this.#pacer.concurrencySummary,
@@ -207,7 +160,7 @@ class PushRun {
     const found = discovery.run();
     try {
       for (;;) {
-        const next = await this.#pullUnlessCancelled(found);
+        const next = await pullUnlessAborted(found, this.#control.cancelSignal);
         if (next === undefined) {
           this.#recorder.recordUnfinished(discovery.unfinished());
           return;
@@ -223,25 +176,6 @@ class PushRun {
       // Not awaited: a generator busy in a read settles its return() only when that read does.
       found.return(undefined).catch(NO_CALLBACK);
     }
-  }
-
-  /**
-   * The next batch, or undefined once the run is cancelled: a list on stdin
-   * may not send its next line for a long time. A fresh wait per pull, not a
-   * race against one long-lived promise, whose reactions would keep every
-   * batch ever pulled alive.
-   */
-  #pullUnlessCancelled(found: AsyncGenerator<Discovered[]>): Promise<IteratorResult<Discovered[]> | undefined> {
-    const cancelled = this.#control.cancelSignal;
-    return new Promise((resolve, reject) => {
-      if (cancelled.aborted) {
-        resolve(undefined);
-        return;
-      }
-      const onCancel = (): void => resolve(undefined);
-      cancelled.addEventListener('abort', onCancel, { once: true });
-      found.next().then(resolve, reject).finally(() => cancelled.removeEventListener('abort', onCancel));
-    });
   }
 
   #accept(item: Discovered): void {
@@ -288,12 +222,5 @@ class PushRun {
   #fail(error: ImgpushError): void {
     this.#fatal ??= error;
     this.#control.stop(`imgpush could not write its log (${error.message})`);
-  }
-
-  #nothingFound(): UsageError {
-    const { inputs, extensions } = this.#options;
-    const where = inputs.length === 0 ? 'the list' : inputs.join(', ');
-    const kinds = extensions === null ? 'files' : `files with extensions ${[...extensions].join(', ')}`;
-    return new UsageError(`nothing to upload: no ${kinds} found in ${where} (--ext changes the extensions, --hidden includes dot files)`, 'IMGPUSH_NOTHING_FOUND');
   }
 }

@@ -1,23 +1,22 @@
 import { ImgpushError } from '../shared/errors.js';
 import type { Unfinished } from './discover.js';
-import type { FailureLog } from './failure-log.js';
-import type { JsonlWriter } from './jsonl-writer.js';
+import { resolve } from 'node:path';
+import { FailureLog } from './failure-log.js';
+import { JsonlWriter } from './jsonl-writer.js';
+import type { ResolvedOptions } from './options.js';
 import { unsentResult, type FileResult, type Progress } from './results.js';
 
-export interface RecorderParts {
-  readonly failures: FailureLog;
-  /** The results log (-o); undefined without one. */
-  readonly results: JsonlWriter | undefined;
+export interface RecorderHooks {
   readonly progress: Progress;
-  /** With --dry-run nothing is written to the failure log. */
-  readonly dryRun: boolean;
-  /** --max-failures: the run stops once this many files failed. */
-  readonly maxFailures: number | undefined;
   readonly onResult: ((result: FileResult) => void) | undefined;
   readonly onWarning: ((message: string) => void) | undefined;
-  /** Called when the run must stop, with why. */
+  /** Called when the run must stop, with why (--max-failures). */
   readonly stop: (why: string) => void;
+  /** A log could not be written. */
+  readonly onLogError: (error: ImgpushError) => void;
 }
+
+type RecorderSettings = Pick<ResolvedOptions, 'failures' | 'out' | 'skipDone' | 'dryRun' | 'maxFailures' | 'settings'>;
 
 /**
  * The record stage: every file's result goes to the counters, to the
@@ -25,14 +24,42 @@ export interface RecorderParts {
  * the caller's onResult. Every file found ends here exactly once.
  */
 export class Recorder {
-  readonly #parts: RecorderParts;
+  readonly #settings: RecorderSettings;
+  readonly #hooks: RecorderHooks;
+  readonly #failures: FailureLog;
+  /** The results log (-o); undefined without one, and with --dry-run. */
+  readonly #results: JsonlWriter | undefined;
 
-  constructor(parts: RecorderParts) {
-    this.#parts = parts;
+  constructor(settings: RecorderSettings, hooks: RecorderHooks) {
+    this.#settings = settings;
+    this.#hooks = hooks;
+    const { failures, out, skipDone, dryRun } = settings;
+    this.#failures = new FailureLog(failures, settings.settings, hooks.onLogError);
+    // Resuming into the log being resumed from adds to it: its earlier lines still say what is done.
+    const append = out !== undefined && skipDone.some((log) => resolve(log) === resolve(out));
+    this.#results = out === undefined || dryRun ? undefined : new JsonlWriter(out, hooks.onLogError, { append });
+  }
+
+  /** Whether every answer is kept, for the results log. */
+  get keepsResults(): boolean {
+    return this.#results !== undefined;
+  }
+
+  /** The logs written, for the summary: the failure log only when something failed. */
+  get files(): { readonly failuresFile: string | null; readonly resultsFile: string | null } {
+    return { failuresFile: this.#failures.count > 0 ? this.#failures.path : null, resultsFile: this.#results?.path ?? null };
+  }
+
+  close(): void {
+    this.#failures.close();
+    this.#results?.close();
   }
 
   record(result: FileResult): void {
-    const { progress, failures, results, dryRun, maxFailures, onResult, stop } = this.#parts;
+    const { dryRun, maxFailures } = this.#settings;
+    const { progress, onResult, stop } = this.#hooks;
+    const failures = this.#failures;
+    const results = this.#results;
     if (result.ok) {
       progress.ok++;
       progress.bytesSent += result.bytes;
@@ -61,9 +88,9 @@ export class Recorder {
   recordUnfinished({ paths, listCutShort }: Unfinished): void {
     const error = new ImgpushError('IMGPUSH_NOT_LISTED', 'the run was stopped before this was walked to its end; imgpush retry walks it again');
     for (const { path, rel = '' } of paths) {
-      this.#parts.progress.discovered++;
+      this.#hooks.progress.discovered++;
       this.record(unsentResult({ path, rel }, error, null));
     }
-    if (listCutShort) this.#parts.onWarning?.('the run was stopped while the list of paths was still being read: paths after that point are in no log');
+    if (listCutShort) this.#hooks.onWarning?.('the run was stopped while the list of paths was still being read: paths after that point are in no log');
   }
 }
