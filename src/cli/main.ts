@@ -115,7 +115,7 @@ async function assertNotFolder(path: string, UsageError: Client['UsageError']): 
   // A log missing or unreadable is the library's to report, in its words.
   const found = await stat(path).catch(() => undefined);
   if (found?.isDirectory() === true) {
-    throw new UsageError(`${path} is a folder: imgpush retry takes a failure log file, such as imgpush-failures.jsonl`);
+    throw new UsageError(`${path} is a folder: imgpush retry takes a failure log file, such as imgpush-failures.jsonl`, 'IMGPUSH_BAD_FAILURE_LOG');
   }
 }
 
