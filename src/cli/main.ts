@@ -1,4 +1,5 @@
 import { access, constants, stat } from 'node:fs/promises';
+import { createRequire } from 'node:module';
 import { CommanderError } from 'commander';
 import type { PushHooks, PushSummary } from '../client/index.js';
 import type { ListedFile } from '../client/discover.js';
@@ -7,6 +8,8 @@ import { parseArguments, runServerCommand, type Output, type PushArguments, type
 
 /** Exit codes, documented in README. */
 const EXIT = { ok: 0, failed: 1, usage: 2, SIGINT: 130, SIGTERM: 143 } as const;
+const { version } = createRequire(import.meta.url)('../../package.json') as { version: string };
+
 /** After this many failure lines on stderr the rest are only in the failure log. */
 const MAX_RESULT_LINES = 10;
 
@@ -129,7 +132,7 @@ function runRetry({ failureLog, overrides, output }: RetryArguments): Promise<nu
 async function main(argv: readonly string[]): Promise<number> {
   let parsed;
   try {
-    parsed = parseArguments(argv);
+    parsed = parseArguments(argv, version);
   } catch (error) {
     if (!(error instanceof UsageError)) throw error;
     process.stderr.write(`imgpush: ${error.message}\n`);
@@ -147,7 +150,7 @@ async function main(argv: readonly string[]): Promise<number> {
     case 'serve':
     case 'demo':
       try {
-        await runServerCommand(argv);
+        await runServerCommand(argv, version);
         // The server's commands set their exit code themselves.
         return typeof process.exitCode === 'number' ? process.exitCode : EXIT.ok;
       } catch (error) {

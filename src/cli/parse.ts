@@ -1,11 +1,8 @@
-import { createRequire } from 'node:module';
 import { Command, CommanderError, Option, type OutputConfiguration } from 'commander';
 import type { PushOptions } from '../client/options/types.js';
 import { UsageError } from '../shared/errors.js';
 import { addRunFlags, headingOf, type GivenOptions } from './flags.js';
 import { addServerCommands } from './serve-command.js';
-
-const { version } = createRequire(import.meta.url)('../../package.json') as { version: string };
 
 /** How the CLI prints: flags of the CLI alone. */
 export interface Output {
@@ -76,7 +73,7 @@ function outputOf(command: Command): Output {
  * push and retry hand their arguments to `found`; serve and demo run the
  * server's side (only when `runServerCommand` parses them).
  */
-function buildProgram(found: (parsed: ParsedArguments) => void, output: OutputConfiguration): Command {
+function buildProgram(version: string, found: (parsed: ParsedArguments) => void, output: OutputConfiguration): Command {
   const program = new Command('imgpush')
     .description('Push images (files, folders, globs, lists) to an HTTP endpoint, concurrently, without losing a file.')
     .usage('[options] <inputs...> --url <url>\n       imgpush retry <failure-log> [options]\n       imgpush serve [options]\n       imgpush demo')
@@ -120,15 +117,16 @@ function pushOptions(given: GivenOptions, inputs: string[]): PushOptions {
 
 /**
  * Reads imgpush's command line (without `node` and the script) into what to
- * run, with every flag parsed and checked as its declaration says; throws a
- * UsageError with the message users see for a bad one. Options that depend
- * on each other are checked by the library (resolveOptions).
+ * run, every flag parsed and checked as its declaration says; `version` is
+ * what --version prints. Throws a UsageError with the message users see for
+ * a bad flag; options that depend on each other are checked by the library
+ * (resolveOptions), as push() starts.
  *
  * @example
- * parseArguments(['./frames', '--url', 'http://127.0.0.1:8000/v1/predict', '--timeout', '2m'])
+ * parseArguments(['./frames', '--url', 'http://127.0.0.1:8000/v1/predict', '--timeout', '2m'], '1.0.0')
  * // { command: 'push', options: { url: 'http://…', timeoutMs: 120000, inputs: ['./frames'] }, … }
  */
-export function parseArguments(argv: readonly string[]): ParsedArguments {
+export function parseArguments(argv: readonly string[], version: string): ParsedArguments {
   const first = argv[0];
   if (first === 'serve' || first === 'demo') return { command: first };
   let parsed: ParsedArguments | undefined;
@@ -137,7 +135,7 @@ export function parseArguments(argv: readonly string[]): ParsedArguments {
     text += chunk;
   };
   // Errors come back as UsageErrors, for main to print once, its way.
-  const program = buildProgram((found) => {
+  const program = buildProgram(version, (found) => {
     parsed = found;
   }, { writeOut: keep, writeErr: keep, outputError: () => undefined });
   try {
@@ -153,7 +151,7 @@ export function parseArguments(argv: readonly string[]): ParsedArguments {
 }
 
 /** Runs `imgpush serve` or `imgpush demo`: their flags, help and errors are the server commands' own (commander's errors are thrown). */
-export async function runServerCommand(argv: readonly string[]): Promise<void> {
-  const program = buildProgram(() => undefined, { outputError: (text, write) => write(`imgpush: ${text.replace(/^error: /, '')}`) });
+export async function runServerCommand(argv: readonly string[], version: string): Promise<void> {
+  const program = buildProgram(version, () => undefined, { outputError: (text, write) => write(`imgpush: ${text.replace(/^error: /, '')}`) });
   await program.parseAsync([...argv], { from: 'user' });
 }
