@@ -17,7 +17,7 @@ interface CliFlag {
   readonly commands: readonly RunCommand[];
 }
 
-export const CLI_FLAGS = {
+const CLI_FLAGS = {
   filesFrom: { flag: '--files-from <file>', help: 'read more paths from this file, one a line', group: 'inputs', commands: ['push'] },
   null: { flag: '--null', short: '-0', help: 'paths in stdin and --files-from are NUL-separated (find -print0)', group: 'inputs', commands: ['push'] },
   json: { flag: '--json', help: 'print the summary as one JSON object on stdout', group: 'output', commands: ['push', 'retry'] },

@@ -4,7 +4,7 @@ import { CommanderError } from 'commander';
 import type { PushHooks, PushSummary } from '../client/index.js';
 import type { ListedFile } from '../client/discover.js';
 import { UsageError } from '../shared/errors.js';
-import { parseArguments, runServerCommand, type Output, type PushArguments, type RetryArguments } from './parse.js';
+import { parseArguments, runServerCommand, type Output, type ParsedArguments, type PushArguments, type RetryArguments } from './parse.js';
 
 /** Exit codes, documented in README. */
 const EXIT = { ok: 0, failed: 1, usage: 2, SIGINT: 130, SIGTERM: 143 } as const;
@@ -114,7 +114,7 @@ async function runPush({ options, fromStdin, filesFrom, nul, output }: PushArgum
 }
 
 /** A folder named where the failure log goes is the user's slip, not an unexpected error. */
-async function assertNotFolder(path: string, UsageError: Client['UsageError']): Promise<void> {
+async function assertNotFolder(path: string): Promise<void> {
   // A log missing or unreadable is the library's to report, in its words.
   const found = await stat(path).catch(() => undefined);
   if (found?.isDirectory() === true) {
@@ -124,13 +124,13 @@ async function assertNotFolder(path: string, UsageError: Client['UsageError']): 
 
 function runRetry({ failureLog, overrides, output }: RetryArguments): Promise<number> {
   return execute(output, async (client, hooks) => {
-    await assertNotFolder(failureLog, client.UsageError);
+    await assertNotFolder(failureLog);
     return client.retry(failureLog, { ...overrides, proxyEnv: process.env }, hooks);
   });
 }
 
 async function main(argv: readonly string[]): Promise<number> {
-  let parsed;
+  let parsed: ParsedArguments;
   try {
     parsed = parseArguments(argv, version);
   } catch (error) {

@@ -83,6 +83,7 @@ function buildProgram(version: string, found: (parsed: ParsedArguments) => void,
     .argument('[inputs...]', 'files, folders (recursive), glob patterns, or - to read paths from stdin');
   const given: GivenOptions = {};
   addRunFlags(program, 'push', given)
+    // --version, added after the declared flags, goes last among the output flags.
     .optionsGroup(headingOf('output'))
     .version(version, '-V, --version')
     .addHelpOption(helpOption())

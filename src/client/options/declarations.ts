@@ -24,7 +24,7 @@ export type RunCommand = 'push' | 'retry';
  * retry sends the same unless given it again; `without secrets`, what may be
  * a secret is left out and must be given again; `no`, it concerns one run.
  */
-export type Recorded = 'yes' | 'without secrets' | 'no';
+type Recorded = 'yes' | 'without secrets' | 'no';
 
 interface Declared<T> {
   /** The library's default, in DEFAULTS; absent when there is none or the absence means something. */
@@ -62,7 +62,7 @@ export interface FlagOption<T> extends Declared<T> {
   readonly retryShown?: string;
 }
 
-export type OptionDeclaration<T> = LibraryOption<T> | FlagOption<T>;
+type OptionDeclaration<T> = LibraryOption<T> | FlagOption<T>;
 /** The options that are declared: all but the inputs, which are arguments, and the environment, which the CLI passes. */
 export type OptionKey = Exclude<keyof PushOptions, 'inputs' | 'listed' | 'proxyEnv'>;
 export type OptionValue<K extends OptionKey> = NonNullable<PushOptions[K]>;
@@ -195,11 +195,8 @@ export const OPTIONS = {
     help: "extra request header 'Name: value', repeatable",
   },
   token: {
+    // Checked by resolveOptions, not here: IMGPUSH_TOKEN is parsed on every command line, --help's too.
     flag: '--token <token>', env: 'IMGPUSH_TOKEN', parse: text, recorded: 'without secrets', group: 'target and body', commands: BOTH,
-    validate: (value, name) => {
-      if (value === '' || /\s/.test(value)) throw new UsageError(`${name} must be one word with no spaces or line breaks`);
-      return value;
-    },
     retryShown: 'none: the log records only that one was sent',
     help: 'send Authorization: Bearer <token>',
   },

@@ -120,7 +120,8 @@ export function resolveOptions(options: PushOptions): ResolvedOptions {
   const headerPairs = toPairs(options.headers);
   const headers = checkHeaders(headerPairs, body);
   if (options.token !== undefined) {
-    headers.authorization = `Bearer ${check('token', options.token)}`;
+    if (options.token === '' || /\s/.test(options.token)) throw new UsageError('--token must be one word with no spaces or line breaks');
+    headers.authorization = `Bearer ${options.token}`;
   }
   const chosen = check('concurrency', options.concurrency ?? DEFAULTS.concurrency);
   const adaptive = chosen === 'auto';
