@@ -222,7 +222,8 @@ export const OPTIONS = {
     flag: '--ext <list>', recorded: 'yes', group: 'inputs', commands: BOTH,
     parse: (value) => (value.trim() === '*' ? 'all' : value.split(',')), validate: checkExtensions,
     shown: IMAGE_EXTENSIONS.join(','),
-    help: 'extensions picked up in folders, comma-separated, or * for every file (the library\'s \'all\')',
+    // One spelling for every file: * on the command line, 'all' in the library; a * in a list is an error.
+    help: 'extensions picked up in folders, comma-separated, or * for every file',
   },
   exclude: {
     flag: '--exclude <glob>', parse: collect, validate: checkExclude, recorded: 'yes', group: 'inputs', commands: BOTH,
