@@ -1,6 +1,6 @@
 import { InvalidArgumentError, Option, type Command } from 'commander';
 import {
-  DECLARATIONS, HELP_GROUPS, nameOf, OPTION_KEYS,
+  declarationOf, HELP_GROUPS, nameOf, OPTION_KEYS,
   type FlagOption, type HelpGroup, type OptionKey, type OptionValue, type RunCommand,
 } from '../client/options/declarations.js';
 import { InvalidValueError } from '../shared/units.js';
@@ -76,7 +76,7 @@ function optionOf<K extends OptionKey>(key: K, declaration: FlagOption<OptionVal
 
 /** The flag of option `key` for `command`; undefined when the option has no flag there. */
 function flagOf<K extends OptionKey>(key: K, command: RunCommand, given: GivenOptions): { group: HelpGroup; option: Option } | undefined {
-  const declaration = DECLARATIONS[key];
+  const declaration = declarationOf(key);
   if (!('flag' in declaration) || !declaration.commands.includes(command)) return undefined;
   return { group: declaration.group, option: optionOf(key, declaration, command, given) };
 }

@@ -32,13 +32,13 @@ export interface RetryArguments {
 }
 
 /** `--help` or `--version`: the text to print, and nothing to run. */
-export interface TextArguments {
+interface TextArguments {
   readonly command: 'help' | 'version';
   readonly text: string;
 }
 
 /** `imgpush serve` and `imgpush demo`, whose flags are the server's business: `runServerCommand` parses them. */
-export interface ServerArguments {
+interface ServerArguments {
   readonly command: 'serve' | 'demo';
 }
 

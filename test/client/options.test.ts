@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { DEFAULTS, UsageError } from '../../src/client/index.js';
-import { check, DECLARATIONS, OPTION_KEYS, OPTIONS, type Declarations } from '../../src/client/options/declarations.js';
+import { check, declarationOf, OPTION_KEYS, OPTIONS, type Declarations } from '../../src/client/options/declarations.js';
 import { resolveOptions } from '../../src/client/options/resolve.js';
 import type { PushOptions, RequestSettings } from '../../src/client/options/types.js';
 import type { GivenOptions } from '../../src/cli/flags.js';
@@ -54,12 +54,12 @@ test('what the failure log records is what each declaration says it records', ()
   const { settings } = resolveOptions(BASE);
   for (const key of OPTION_KEYS) {
     if (key === 'maxConcurrency') continue;
-    assert.equal(key in settings, DECLARATIONS[key].recorded !== 'no', key);
+    assert.equal(key in settings, declarationOf(key).recorded !== 'no', key);
   }
 });
 
 test('every option has a flag with help, but the two of the library alone; every check names the flag', () => {
-  const library = OPTION_KEYS.filter((key) => !('flag' in DECLARATIONS[key]));
+  const library = OPTION_KEYS.filter((key) => !('flag' in declarationOf(key)));
   assert.deepEqual(library, ['graceMs', 'streamThresholdBytes']);
   assert.throws(() => resolveOptions({ ...BASE, timeoutMs: 0 }), { name: 'UsageError', message: '--timeout must be a duration of at least 1 ms (got 0 ms)' });
   assert.throws(() => resolveOptions({ ...BASE, graceMs: -1 }), { name: 'UsageError', message: 'grace period must be a duration of at least 0 ms (got -1 ms)' });

@@ -1,6 +1,7 @@
 import { UsageError } from '../../shared/errors.js';
 import { IMAGE_EXTENSIONS } from '../../shared/media-types.js';
 import { formatDuration, formatSize, InvalidValueError, parseDuration, parseSize, parseWholeNumber } from '../../shared/units.js';
+import { DEFAULT_TEMPLATE } from '../json-template.js';
 import { DEFAULT_QUALITY, type TargetFormat } from '../reencode.js';
 import type { Shard } from '../shard.js';
 import { choice, duration, fraction, integer, oneOf, positive } from './checks.js';
@@ -54,7 +55,7 @@ export interface FlagOption<T> extends Declared<T> {
   readonly choices?: readonly string[];
   /** An environment variable that stands in for the flag. */
   readonly env?: string;
-  /** The default as users write it (`60s`, `8MB`); default String. */
+  /** The default as users write it (`1m`, `250ms`, `8MB`); default String. */
   readonly format?: (value: T) => string;
   /** The default, in --help, of an option whose default is not a value of its own. */
   readonly shown?: string;
@@ -62,7 +63,7 @@ export interface FlagOption<T> extends Declared<T> {
   readonly retryShown?: string;
 }
 
-type OptionDeclaration<T> = LibraryOption<T> | FlagOption<T>;
+export type OptionDeclaration<T> = LibraryOption<T> | FlagOption<T>;
 /** The options that are declared: all but the inputs, which are arguments, and the environment, which the CLI passes. */
 export type OptionKey = Exclude<keyof PushOptions, 'inputs' | 'listed' | 'proxyEnv'>;
 export type OptionValue<K extends OptionKey> = NonNullable<PushOptions[K]>;
@@ -175,7 +176,7 @@ export const OPTIONS = {
     help: 'with --body v2: the model\'s BYTES input the images go in',
   },
   template: {
-    flag: '--template <json>', default: '{"image":"{base64}","name":"{name}"}', parse: text, recorded: 'yes', group: 'target and body', commands: BOTH,
+    flag: '--template <json>', default: DEFAULT_TEMPLATE, parse: text, recorded: 'yes', group: 'target and body', commands: BOTH,
     help: 'with --body json: the body, {base64} where the file goes; {name}, {path}, {stem}, {ext} may stand in its strings',
   },
   field: {
@@ -342,8 +343,11 @@ export const OPTIONS = {
   streamThresholdBytes: { name: 'stream threshold', default: 1024 * 1024, validate: (value, name) => integer(name, value, 0), recorded: 'no' },
 } as const satisfies Declarations;
 
-/** Read through this, an option's declaration has its value's type; OPTIONS itself keeps its literal defaults for DEFAULTS. */
-export const DECLARATIONS: Declarations = OPTIONS;
+/** Option `key`'s declaration, typed by its value (OPTIONS itself keeps its literal defaults, for DEFAULTS). */
+export function declarationOf<K extends OptionKey>(key: K): OptionDeclaration<OptionValue<K>> {
+  const declarations: Declarations = OPTIONS;
+  return declarations[key];
+}
 
 /** The declared keys: OPTIONS satisfies Declarations, so they are exactly OptionKey (Object.keys types them as strings). */
 export const OPTION_KEYS = Object.keys(OPTIONS) as OptionKey[];
@@ -355,7 +359,7 @@ export function nameOf(declaration: { readonly flag: string } | { readonly name:
 
 /** A value of option `key` (given, or its default), checked by its declaration. */
 export function check<K extends OptionKey>(key: K, value: OptionValue<K>): OptionValue<K> {
-  const declaration = DECLARATIONS[key];
+  const declaration = declarationOf(key);
   return declaration.validate === undefined ? value : declaration.validate(value, nameOf(declaration));
 }
 
