@@ -1,210 +1,103 @@
-import { Command, InvalidArgumentError, Option } from 'commander';
-import type { PushOptions } from '../client/options.js';
-import { InvalidValueError, parseDuration as duration, parseSize as size, parseWholeNumber } from '../shared/units.js';
+import { InvalidArgumentError, Option, type Command } from 'commander';
+import {
+  declarationOf, HELP_GROUPS, nameOf, OPTION_KEYS,
+  type FlagOption, type HelpGroup, type OptionKey, type OptionValue, type RunCommand,
+} from '../client/options/declarations.js';
+import { InvalidValueError } from '../shared/units.js';
 
-/** A shared parser, with the error commander prints beside the flag's name. */
-function asFlag<T>(parse: (value: string) => T): (value: string) => T {
-  return (value) => {
+/** The run options the user gave on the command line, each as its declaration parsed and checked it. */
+export type GivenOptions = { -readonly [K in OptionKey]?: OptionValue<K> };
+
+/** Flags of the CLI alone, not options of the library: declared here, in the manner of the library's. */
+interface CliFlag {
+  readonly flag: `--${string}`;
+  readonly short?: `-${string}`;
+  readonly help: string;
+  readonly group: HelpGroup;
+  readonly commands: readonly RunCommand[];
+}
+
+const CLI_FLAGS = {
+  filesFrom: { flag: '--files-from <file>', help: 'read more paths from this file, one a line', group: 'inputs', commands: ['push'] },
+  null: { flag: '--null', short: '-0', help: 'paths in stdin and --files-from are NUL-separated (find -print0)', group: 'inputs', commands: ['push'] },
+  json: { flag: '--json', help: 'print the summary as one JSON object on stdout', group: 'output', commands: ['push', 'retry'] },
+  quiet: { flag: '--quiet', short: '-q', help: 'print nothing but errors', group: 'output', commands: ['push', 'retry'] },
+  verbose: { flag: '--verbose', help: 'show stack traces of unexpected errors', group: 'output', commands: ['push', 'retry'] },
+} as const satisfies Record<string, CliFlag>;
+
+/** A heading of --help: `Retries and timeouts:`. */
+export function headingOf(group: HelpGroup): string {
+  return `${group[0]?.toUpperCase() ?? ''}${group.slice(1)}:`;
+}
+
+function flagsOf({ flag, short }: { readonly flag: string; readonly short?: string }): string {
+  return short === undefined ? flag : `${short}, ${flag}`;
+}
+
+/** The help line's default: the first run's, as users write it, or, for a retry, what the failure log holds. */
+function shownDefault<T>(declaration: FlagOption<T>, command: RunCommand): string | undefined {
+  if (command === 'retry') {
+    if (declaration.retryShown !== undefined) return declaration.retryShown;
+    if (declaration.recorded === 'yes') return 'as recorded in the log';
+    if (declaration.recorded === 'without secrets') return 'as recorded in the log, less what may be secret';
+  }
+  if (declaration.shown !== undefined) return declaration.shown;
+  if (declaration.default === undefined) return undefined;
+  return declaration.format === undefined ? String(declaration.default) : declaration.format(declaration.default);
+}
+
+/**
+ * The commander option of a declared flag. Its parser stores the checked
+ * value in `given` under the library's key: what the user gave, with its
+ * type, and nothing else (defaults are the library's to apply).
+ */
+function optionOf<K extends OptionKey>(key: K, declaration: FlagOption<OptionValue<K>>, command: RunCommand, given: GivenOptions): Option {
+  const shown = shownDefault(declaration, command);
+  const option = new Option(flagsOf(declaration), shown === undefined ? declaration.help : `${declaration.help} (default: ${shown})`)
+    .helpGroup(headingOf(declaration.group));
+  if (declaration.choices !== undefined) option.choices(declaration.choices);
+  if (declaration.env !== undefined) option.env(declaration.env);
+  const name = nameOf(declaration);
+  // After choices(), which sets a parser of its own: this one checks them too, and stores the value.
+  return option.argParser((text: string, previous: OptionValue<K> | undefined) => {
+    let value: OptionValue<K>;
     try {
-      return parse(value);
+      value = declaration.parse(text, previous, name);
     } catch (error) {
+      // Commander prints it after the flag and the value given: "option '--timeout <duration>' argument 'soon' is invalid. expected …".
       if (error instanceof InvalidValueError) throw new InvalidArgumentError(error.message);
       throw error;
     }
-  };
-}
-const wholeNumber = asFlag(parseWholeNumber);
-const parseDuration = asFlag(duration);
-const parseSize = asFlag(size);
-
-/** The flags both `imgpush` and `imgpush retry` take, as commander gives them. */
-export interface RunFlags {
-  url?: string[];
-  concurrency?: number | 'auto';
-  maxConcurrency?: number;
-  method?: string;
-  body?: string;
-  template?: string;
-  model?: string;
-  inputName?: string;
-  resize?: number;
-  format?: string;
-  quality?: number;
-  field?: string;
-  form?: Array<[string, string]>;
-  header?: Array<[string, string]>;
-  token?: string;
-  timeout?: number;
-  connectTimeout?: number;
-  retries?: number;
-  retryMinDelay?: number;
-  retryMaxDelay?: number;
-  ext?: string[] | 'all';
-  exclude?: string[];
-  hidden?: boolean;
-  out?: string;
-  failures?: string;
-  skipDone?: string[];
-  maxFailures?: number;
-  maxOutage?: number;
-  dryRun?: boolean;
-  async?: boolean;
-  rate?: number;
-  filesPerRequest?: number;
-  maxRequestBytes?: number;
-  shard?: { index: number; count: number };
-  maxFailureRate?: number;
-  failIfP95?: number;
-  http2?: boolean;
-  cacert?: string;
-  cert?: string;
-  key?: string;
-  insecure?: boolean;
-  proxy?: string;
-  json?: boolean;
-  quiet?: boolean;
-  verbose?: boolean;
+    const checked = declaration.validate === undefined ? value : declaration.validate(value, name);
+    given[key] = checked;
+    return checked;
+  });
 }
 
-/** Flags only the first run takes: where the paths come from. */
-export interface InputFlags extends RunFlags {
-  filesFrom?: string;
-  null?: boolean;
+/** The flag of option `key` for `command`; undefined when the option has no flag there. */
+function flagOf<K extends OptionKey>(key: K, command: RunCommand, given: GivenOptions): { group: HelpGroup; option: Option } | undefined {
+  const declaration = declarationOf(key);
+  if (!('flag' in declaration) || !declaration.commands.includes(command)) return undefined;
+  return { group: declaration.group, option: optionOf(key, declaration, command, given) };
 }
 
-/** `K/N`: share K of N. */
-function shard(value: string): { index: number; count: number } {
-  const match = /^(\d+)\/(\d+)$/.exec(value.trim());
-  if (match === null) throw new InvalidArgumentError('expected K/N, e.g. 2/4 for the second of four shares');
-  return { index: Number(match[1]), count: Number(match[2]) };
+function groupRank(group: HelpGroup): number {
+  return HELP_GROUPS.indexOf(group);
 }
 
-function collectPair(separator: string, example: string) {
-  return (value: string, previous: Array<[string, string]> = []): Array<[string, string]> => {
-    const at = value.indexOf(separator);
-    if (at <= 0) throw new InvalidArgumentError(`expected ${example}`);
-    return [...previous, [value.slice(0, at).trim(), value.slice(at + 1).trim()]];
-  };
-}
-
-function positiveNumber(value: string): number {
-  const number = Number(value);
-  if (value.trim() === '' || !Number.isFinite(number) || number <= 0) throw new InvalidArgumentError('expected a number above 0');
-  return number;
-}
-
-function share(value: string): number {
-  const match = /^(\d+(?:\.\d+)?)(%)?$/.exec(value.trim());
-  if (match === null) throw new InvalidArgumentError('expected a fraction such as 0.01, or a percentage such as 1%');
-  return match[2] === '%' ? Number(match[1]) / 100 : Number(match[1]);
-}
-
-function collect(value: string, previous: string[] = []): string[] {
-  return [...previous, value];
-}
-
-function extensions(value: string): string[] | 'all' {
-  return value.trim() === '*' ? 'all' : value.split(',');
-}
-
-/** Adds the request, filter and output flags to a command; defaults are shown, but applied by the library. */
-export function addRunFlags(command: Command): Command {
-  return command
-    .option('-u, --url <url>', 'where to send each file; may hold {path}, {name}, {stem}, {ext}; repeat it to spread uploads over several servers', collect)
-    .option('-c, --concurrency <n>', 'uploads in flight at once, or auto to find it as the run goes (default: auto)', (value: string) => (value === 'auto' ? 'auto' : wholeNumber(value)))
-    .option('--max-concurrency <n>', 'with --concurrency auto (the default): the most in flight (default: 64)', wholeNumber)
-    .option('-X, --method <method>', 'HTTP method, POST or PUT (default: POST)')
-    .addOption(new Option('--body <mode>', 'multipart: one file per form; raw: the bytes alone; json: base64 in --template; v2: Open Inference Protocol (default: multipart)').choices(['multipart', 'raw', 'json', 'v2']))
-    .option('--model <name>', 'with --body v2: the model; --url is the server, and /v2/models/<name>/infer goes under it')
-    .option('--input-name <name>', 'with --body v2: the model\'s BYTES input the images go in (default: image)')
-    .option('--template <json>', 'with --body json: the body, {base64} where the file goes; {name}, {path}, {stem}, {ext} may stand in its strings (default: {"image":"{base64}","name":"{name}"})')
-    .option('--resize <max>', 're-encode each image (needs sharp) to fit within max x max pixels, never enlarged', wholeNumber)
-    .addOption(new Option('--format <format>', 're-encode each image (needs sharp) as jpeg or webp (default: keep its format)').choices(['jpeg', 'webp']))
-    .option('--quality <q>', 'with --format: encoder quality, 1-100 (default: 85 for jpeg, 80 for webp)', wholeNumber)
-    .option('--field <name>', 'multipart field of the file (default: image)')
-    .option('-F, --form <key=value>', 'extra multipart field, repeatable', collectPair('=', 'key=value'))
-    .option('-H, --header <header>', "extra request header 'Name: value', repeatable", collectPair(':', "'Name: value'"))
-    .addOption(new Option('--token <token>', 'send Authorization: Bearer <token>').env('IMGPUSH_TOKEN'))
-    .option('--timeout <duration>', 'longest the server may stay silent per request (default: 60s)', parseDuration)
-    .option('--connect-timeout <duration>', 'longest a connection may take to open (default: 10s)', parseDuration)
-    .option('--retries <n>', 'retries per file after the first attempt (default: 3)', wholeNumber)
-    .option('--retry-min-delay <duration>', 'first backoff, doubled per retry, with jitter (default: 250ms)', parseDuration)
-    .option('--retry-max-delay <duration>', 'longest wait between attempts, Retry-After included (default: 30s)', parseDuration)
-    .option('--ext <list>', 'extensions picked up in folders, comma-separated, or * for all (default: jpg,jpeg,png,webp,gif,bmp,tif,tiff,avif,heic)', extensions)
-    .option('--exclude <glob>', 'leave out paths matching this pattern, repeatable', collect)
-    .option('--hidden', 'include files and folders whose name starts with a dot')
-    .option('-o, --out <file>', 'results log: one JSON line per file')
-    .option('--failures <file>', 'failure log, written only if a file fails (default: imgpush-failures.jsonl)')
-    .option('--skip-done <results-log>', 'skip files an earlier run uploaded, unchanged since (repeatable)', collect)
-    .option('--max-failures <n>', 'stop the run once this many files have failed', wholeNumber)
-    .option('--max-outage <duration>', 'how long the server may stay unreachable (uploads paused, probing) before the run gives up (default: 5m)', parseDuration)
-    .option('--dry-run', 'list what would be sent, and send nothing')
-    .option('--files-per-request <n>', 'files packed into one multipart request, the field repeated (default: 1)', wholeNumber)
-    .option('--max-request-bytes <size>', 'with --files-per-request: most file bytes in one request, e.g. 8MB (default: 8MB)', parseSize)
-    .option('--shard <K/N>', 'push only share K of N (by a hash of each path under its input root): N jobs push all, once', shard)
-    .option('--rate <files/s>', 'files a second at most, on average (bursts up to --concurrency)', positiveNumber)
-    .option('--max-failure-rate <rate>', 'exit 1 when more than this share of the files failed: 0.01 or 1%', share)
-    .option('--fail-if-p95 <ms>', 'exit 1 when the upload latency p95 is over this many ms', positiveNumber)
-    .option('--async', '--url is a jobs endpoint (202 + Location): poll each file\'s job and log its result')
-    .option('--http2', 'offer HTTP/2 to an https:// server (it is negotiated in the TLS handshake)')
-    .option('--cacert <file>', 'also trust the certificate authorities in this PEM file (a private CA)')
-    .option('--cert <file>', 'client certificate (PEM) for a server that asks for one; with --key')
-    .option('--key <file>', 'private key (PEM, no passphrase) of --cert')
-    .option('-k, --insecure', 'do not check the server\'s certificate')
-    .option('--proxy <url>', 'send through this proxy: http://[user:password@]host:port (default: HTTPS_PROXY or HTTP_PROXY, unless NO_PROXY lists the host)')
-    .option('--json', 'print the summary as one JSON object on stdout')
-    .option('-q, --quiet', 'print nothing but errors')
-    .option('--verbose', 'show stack traces of unexpected errors');
-}
-
-/** The request and output options of flags, leaving out those the user did not give. */
-export function toPushOptions(flags: RunFlags): Omit<PushOptions, 'url'> & { url?: PushOptions['url'] } {
-  const options: Record<string, unknown> = {
-    url: flags.url?.length === 1 ? flags.url[0] : flags.url,
-    concurrency: flags.concurrency,
-    maxConcurrency: flags.maxConcurrency,
-    method: flags.method?.toUpperCase(),
-    body: flags.body,
-    template: flags.template,
-    model: flags.model,
-    inputName: flags.inputName,
-    resize: flags.resize,
-    format: flags.format,
-    quality: flags.quality,
-    field: flags.field,
-    form: flags.form,
-    headers: flags.header,
-    token: flags.token,
-    timeoutMs: flags.timeout,
-    connectTimeoutMs: flags.connectTimeout,
-    retries: flags.retries,
-    retryMinDelayMs: flags.retryMinDelay,
-    retryMaxDelayMs: flags.retryMaxDelay,
-    extensions: flags.ext,
-    exclude: flags.exclude,
-    hidden: flags.hidden,
-    out: flags.out,
-    failures: flags.failures,
-    skipDone: flags.skipDone,
-    maxFailures: flags.maxFailures,
-    maxOutageMs: flags.maxOutage,
-    async: flags.async,
-    rate: flags.rate,
-    filesPerRequest: flags.filesPerRequest,
-    maxRequestBytes: flags.maxRequestBytes,
-    shard: flags.shard,
-    maxFailureRate: flags.maxFailureRate,
-    failIfP95Ms: flags.failIfP95,
-    dryRun: flags.dryRun,
-    http2: flags.http2,
-    cacert: flags.cacert,
-    cert: flags.cert,
-    key: flags.key,
-    insecure: flags.insecure,
-    proxy: flags.proxy,
-    // Read at every run, retries included: a proxy from the environment is never recorded.
-    proxyEnv: process.env,
-  };
-  for (const key of Object.keys(options)) if (options[key] === undefined) delete options[key];
-  return options as Omit<PushOptions, 'url'> & { url?: PushOptions['url'] };
+/** Adds the flags `command` takes, in the order of the help groups; what is given lands in `given`. */
+export function addRunFlags(program: Command, command: RunCommand, given: GivenOptions): Command {
+  const options: Array<{ group: HelpGroup; option: Option }> = [];
+  for (const key of OPTION_KEYS) {
+    const flag = flagOf(key, command, given);
+    if (flag !== undefined) options.push(flag);
+  }
+  for (const flag of Object.values(CLI_FLAGS)) {
+    if ((flag.commands as readonly RunCommand[]).includes(command)) {
+      options.push({ group: flag.group, option: new Option(flagsOf(flag), flag.help).helpGroup(headingOf(flag.group)) });
+    }
+  }
+  // sort is stable: within a group, the order of the declarations.
+  for (const { option } of options.sort((a, b) => groupRank(a.group) - groupRank(b.group))) program.addOption(option);
+  return program;
 }

@@ -3,7 +3,7 @@ import { createInterface } from 'node:readline';
 import { ImgpushError, UsageError } from '../shared/errors.js';
 import type { ListedFile } from './discover.js';
 import { JsonlWriter } from './jsonl-writer.js';
-import type { RequestSettings } from './options.js';
+import type { RequestSettings } from './options/types.js';
 
 const KIND = 'imgpush-failures';
 const VERSION = 1;

@@ -3,7 +3,7 @@ import type { Unfinished } from './discover.js';
 import { resolve } from 'node:path';
 import { FailureLog } from './failure-log.js';
 import { JsonlWriter } from './jsonl-writer.js';
-import type { ResolvedOptions } from './options.js';
+import type { ResolvedOptions } from './options/types.js';
 import { unsentResult, type FileResult, type Progress } from './results.js';
 
 export interface RecorderHooks {

@@ -2,10 +2,11 @@ import { UsageError } from '../shared/errors.js';
 import { sniffImageType, type ImageType } from '../shared/image-type.js';
 import { contentTypeFor } from '../shared/media-types.js';
 import { ReencodeError } from './errors.js';
-import { DEFAULTS } from './options.js';
 
 /** What --format may ask for. */
 export type TargetFormat = 'jpeg' | 'webp';
+/** The encoders' quality when --quality is not given: each encoder's own sweet spot, so it lives with the encoding. */
+export const DEFAULT_QUALITY: Readonly<Record<TargetFormat, number>> = { jpeg: 85, webp: 80 };
 /** What a re-encoded file may be: the target, or a format kept as it was. */
 type OutputFormat = TargetFormat | 'png' | 'gif' | 'tiff' | 'avif';
 
@@ -14,7 +15,7 @@ export interface ReencodeSettings {
   readonly resize: number | undefined;
   /** undefined: keep the file's format where sharp writes it, else JPEG. */
   readonly format: TargetFormat | undefined;
-  /** Encoder quality 1–100 for JPEG and WebP; undefined: DEFAULTS.quality. */
+  /** Encoder quality 1–100 for JPEG and WebP; undefined: DEFAULT_QUALITY. */
   readonly quality: number | undefined;
 }
 
@@ -89,7 +90,7 @@ export class Reencoder {
     try {
       let image = this.#sharp(bytes).rotate();
       if (resize !== undefined) image = image.resize(resize, resize, { fit: 'inside', withoutEnlargement: true });
-      const options = format === 'jpeg' || format === 'webp' ? { quality: quality ?? DEFAULTS.quality[format] } : {};
+      const options = format === 'jpeg' || format === 'webp' ? { quality: quality ?? DEFAULT_QUALITY[format] } : {};
       data = await image.toFormat(format, options).toBuffer();
     } catch (error) {
       throw new ReencodeError(error);

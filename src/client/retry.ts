@@ -1,7 +1,7 @@
 import { rename, rm } from 'node:fs/promises';
 import { resolve } from 'node:path';
 import { openFailureLog } from './failure-log.js';
-import { type PushOptions, type RequestSettings } from './options.js';
+import type { PushOptions, RequestSettings } from './options/types.js';
 import { push, type PushHooks } from './push.js';
 import type { PushSummary } from './summary.js';
 

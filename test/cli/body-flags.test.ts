@@ -15,30 +15,6 @@ before(async () => {
 });
 after(() => tree.remove());
 
-test('--resize, --format, --quality, --body json and --template: bad values exit 2 with a message naming the flag', async () => {
-  const send = [tree.root, '--url', 'http://127.0.0.1:9/x'];
-  const cases: Array<[string[], RegExp]> = [
-    [[...send, '--resize', '0'], /--resize must be a whole number 1 or more \(got 0\)/],
-    [[...send, '--resize', 'half'], /--resize.*expected a whole number/],
-    [[...send, '--format', 'png'], /--format.*Allowed choices are jpeg, webp/],
-    [[...send, '--format', 'jpeg', '--quality', '0'], /--quality must be a whole number from 1 to 100 \(got 0\)/],
-    [[...send, '--format', 'webp', '--quality', '101'], /--quality must be a whole number from 1 to 100 \(got 101\)/],
-    [[...send, '--resize', '512', '--quality', '70'], /--quality needs --format jpeg or --format webp/],
-    [[...send, '--body', 'xml'], /--body.*Allowed choices are multipart, raw, json/],
-    [[...send, '--body', 'json', '--template', '{"image": {base64}}'], /--template has \{base64\} outside a JSON string/],
-    [[...send, '--body', 'json', '--template', '{"image": "{base64}",}'], /--template is not valid JSON once its placeholders are filled/],
-    [[...send, '--body', 'json', '--template', '{"image": "{name}"}'], /--template must hold \{base64\}/],
-    [[...send, '--template', '{"image": "{base64}"}'], /--template is the body of --body json: add --body json/],
-    [[...send, '--body', 'json', '--files-per-request', '8'], /--files-per-request needs --body multipart: a json body holds one file/],
-  ];
-  for (const [args, message] of cases) {
-    const result = await runCli(args);
-    assert.equal(result.code, 2, `${args.join(' ')}: ${result.stderr}`);
-    assert.match(result.stderr, message, args.join(' '));
-    assert.doesNotMatch(result.stderr, /\n\s+at /, 'no stack trace');
-  }
-});
-
 /**
  * imgpush as installed without its optional sharp: the built CLI, and every
  * package of node_modules but sharp, linked.
