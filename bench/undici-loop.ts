@@ -8,7 +8,7 @@
 import { readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { Pool } from 'undici';
-import { MultipartBody } from '../src/client/multipart.js';
+import { MultipartBody } from '../src/client/bodies/multipart.js';
 
 const [dir = '.', url = '', workers = '20'] = process.argv.slice(2);
 const target = new URL(url);

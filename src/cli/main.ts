@@ -2,7 +2,7 @@ import { access, constants, stat } from 'node:fs/promises';
 import { createRequire } from 'node:module';
 import { CommanderError } from 'commander';
 import type { PushHooks, PushSummary } from '../client/index.js';
-import type { ListedFile } from '../client/discover.js';
+import type { ListedFile } from '../client/discovery/discover.js';
 import { UsageError } from '../shared/errors.js';
 import { parseArguments, runServerCommand, type Output, type ParsedArguments, type PushArguments, type RetryArguments } from './parse.js';
 

@@ -3,7 +3,7 @@ import { existsSync } from 'node:fs';
 import { readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { after, before, test } from 'node:test';
-import type { FailureRecord } from '../../src/client/failure-log.js';
+import type { FailureRecord } from '../../src/client/logs/failure-log.js';
 import { makeTree, readJsonl, type Tree } from '../helpers/files.js';
 import { runCli, startCli } from '../helpers/cli.js';
 import { startServer, type Received } from '../helpers/server.js';

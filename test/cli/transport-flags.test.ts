@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, test } from 'node:test';
-import type { FailureRecord } from '../../src/client/failure-log.js';
+import type { FailureRecord } from '../../src/client/logs/failure-log.js';
 import { makeAuthority, type Issued } from '../helpers/certificates.js';
 import { runCli } from '../helpers/cli.js';
 import { makeTree, readJsonl, type Tree } from '../helpers/files.js';

@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { AdaptiveLimit } from '../../src/client/adaptive-limit.js';
+import { AdaptiveLimit } from '../../src/client/pacing/adaptive-limit.js';
 import { seededRandom } from '../../src/models/random.js';
 
 /**

@@ -3,7 +3,7 @@ import { join } from 'node:path';
 import { setTimeout as delay } from 'node:timers/promises';
 import { after, before, test } from 'node:test';
 import { push, retry, type FileResult } from '../../src/client/index.js';
-import type { FailureRecord } from '../../src/client/failure-log.js';
+import type { FailureRecord } from '../../src/client/logs/failure-log.js';
 import { startChaosServer } from '../helpers/chaos-server.js';
 import { makeTree, readJsonl, type Tree } from '../helpers/files.js';
 import { startServer } from '../helpers/server.js';

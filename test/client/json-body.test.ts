@@ -3,7 +3,7 @@ import { join } from 'node:path';
 import { after, before, test } from 'node:test';
 import sharp from 'sharp';
 import { push, retry, UsageError } from '../../src/client/index.js';
-import type { FailureLogHeader } from '../../src/client/failure-log.js';
+import type { FailureLogHeader } from '../../src/client/logs/failure-log.js';
 import { makeTree, readJsonl, type Tree } from '../helpers/files.js';
 import { sha256, startServer, type Received } from '../helpers/server.js';
 

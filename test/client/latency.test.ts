@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { LatencyHistogram } from '../../src/client/latency.js';
+import { LatencyHistogram } from '../../src/client/pacing/latency.js';
 
 test('percentiles are within 2 % of the exact ones, and max is exact', () => {
   const histogram = new LatencyHistogram();

@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { InterruptedError } from '../../src/client/errors.js';
-import { OutageGate, type OutageEvents } from '../../src/client/outage-gate.js';
+import { OutageGate, type OutageEvents } from '../../src/client/pacing/outage-gate.js';
 
 function recorder(): OutageEvents & { log: string[] } {
   const log: string[] = [];

@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { readPathList } from '../../src/client/path-list.js';
+import { readPathList } from '../../src/client/discovery/path-list.js';
 
 async function collect(chunks: Array<string | Buffer>, nul: boolean): Promise<string[]> {
   async function* source() {

@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { bypassesProxy, parseProxy, proxyFromEnvironment } from '../../src/client/proxy.js';
+import { bypassesProxy, parseProxy, proxyFromEnvironment } from '../../src/client/transport/proxy.js';
 import { UsageError } from '../../src/shared/errors.js';
 
 test('which hosts a NO_PROXY list lets go straight', () => {

@@ -5,7 +5,7 @@ import { open, rm, truncate, writeFile } from 'node:fs/promises';
 import { basename, join } from 'node:path';
 import { after, before, test } from 'node:test';
 import { push, retry, type FileResult, type Progress } from '../../src/client/index.js';
-import type { FailureRecord } from '../../src/client/failure-log.js';
+import type { FailureRecord } from '../../src/client/logs/failure-log.js';
 import { makeTree, readJsonl, type Tree } from '../helpers/files.js';
 import { parseMultipart, sha256, startServer, type TestServer } from '../helpers/server.js';
 

@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { RateGate } from '../../src/client/rate-gate.js';
+import { RateGate } from '../../src/client/pacing/rate-gate.js';
 
 test('a burst of up to `burst` files goes at once, then one every 1/rate s, and the long-run rate is exact', () => {
   let now = 0;

@@ -3,7 +3,7 @@ import { join } from 'node:path';
 import { after, before, test } from 'node:test';
 import sharp from 'sharp';
 import { push, retry, type FileResult } from '../../src/client/index.js';
-import type { FailureLogHeader, FailureRecord } from '../../src/client/failure-log.js';
+import type { FailureLogHeader, FailureRecord } from '../../src/client/logs/failure-log.js';
 import { makeTree, readJsonl, type Tree } from '../helpers/files.js';
 import { parseMultipart, startServer, type Part, type Received, type Responder } from '../helpers/server.js';
 

@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { FileChangedError, FileReadError, HttpStatusError, InterruptedError, NetworkError } from '../../src/client/errors.js';
-import { isOutage, isRetryable, parseRetryAfter, retryDelayMs } from '../../src/client/retry-policy.js';
+import { isOutage, isRetryable, parseRetryAfter, retryDelayMs } from '../../src/client/pacing/retry-policy.js';
 
 const status = (code: number, retryAfterMs?: number) => new HttpStatusError(code, '', undefined, retryAfterMs);
 

@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { join } from 'node:path';
 import { after, before, test } from 'node:test';
 import { push } from '../../src/client/index.js';
-import { inShard } from '../../src/client/shard.js';
+import { inShard } from '../../src/client/filter/shard.js';
 import { makeTree, type Tree } from '../helpers/files.js';
 import { parseMultipart, startServer } from '../helpers/server.js';
 import { runCli } from '../helpers/cli.js';

@@ -3,7 +3,7 @@ import { readFile } from 'node:fs/promises';
 import { basename, join } from 'node:path';
 import { after, before, test } from 'node:test';
 import { push, retry, UsageError, type PushOptions } from '../../src/client/index.js';
-import type { FailureLogHeader, FailureRecord } from '../../src/client/failure-log.js';
+import type { FailureLogHeader, FailureRecord } from '../../src/client/logs/failure-log.js';
 import { makeAuthority, type Issued } from '../helpers/certificates.js';
 import { makeTree, readJsonl, type Tree } from '../helpers/files.js';
 import { startProxy } from '../helpers/proxy.js';

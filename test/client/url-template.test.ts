@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { UsageError } from '../../src/shared/errors.js';
-import { parseUrlTemplate } from '../../src/client/url-template.js';
+import { parseUrlTemplate } from '../../src/client/transport/url-template.js';
 
 test('placeholders are filled per file, each path segment URL-encoded', () => {
   const cases: Array<[string, string, string]> = [

@@ -3,7 +3,7 @@ import { after, before, test } from 'node:test';
 import sharp from 'sharp';
 import { request } from 'undici';
 import { push, retry } from '../../src/client/index.js';
-import type { FailureRecord } from '../../src/client/failure-log.js';
+import type { FailureRecord } from '../../src/client/logs/failure-log.js';
 import { serve, type RunningServer } from '../../src/server/serve.js';
 import { makeTree, readJsonl } from '../helpers/files.js';
 import { startServer } from '../helpers/server.js';

@@ -1,9 +1,9 @@
 import { UsageError } from '../../shared/errors.js';
 import { IMAGE_EXTENSIONS } from '../../shared/media-types.js';
 import { formatDuration, formatSize, InvalidValueError, parseDuration, parseSize, parseWholeNumber } from '../../shared/units.js';
-import { DEFAULT_TEMPLATE } from '../json-template.js';
-import { DEFAULT_QUALITY, type TargetFormat } from '../reencode.js';
-import type { Shard } from '../shard.js';
+import { DEFAULT_TEMPLATE } from '../bodies/json-template.js';
+import { DEFAULT_QUALITY, type TargetFormat } from '../bodies/reencode.js';
+import type { Shard } from '../filter/shard.js';
 import { choice, duration, fraction, integer, oneOf, positive } from './checks.js';
 import type { BodyMode, Method, Pairs, PushOptions } from './types.js';
 

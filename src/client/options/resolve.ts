@@ -1,11 +1,11 @@
 import { resolve } from 'node:path';
 import { UsageError } from '../../shared/errors.js';
 import { IMAGE_EXTENSIONS } from '../../shared/media-types.js';
-import { inferPath } from '../inference-body.js';
-import { JsonTemplate } from '../json-template.js';
-import { parseProxy, proxyFromEnvironment } from '../proxy.js';
-import type { ReencodeSettings } from '../reencode.js';
-import { parseUrlTemplate, type UrlTemplate } from '../url-template.js';
+import { inferPath } from '../bodies/inference-body.js';
+import { JsonTemplate } from '../bodies/json-template.js';
+import { parseProxy, proxyFromEnvironment } from '../transport/proxy.js';
+import type { ReencodeSettings } from '../bodies/reencode.js';
+import { parseUrlTemplate, type UrlTemplate } from '../transport/url-template.js';
 import { check, DEFAULTS, toPairs } from './declarations.js';
 import type { BodyMode, CommonSettings, Pairs, PushOptions, ResolvedOptions } from './types.js';
 

@@ -1,9 +1,9 @@
-import type { ListedFile } from '../discover.js';
-import type { JsonTemplate } from '../json-template.js';
-import type { Environment, Proxy } from '../proxy.js';
-import type { ReencodeSettings, TargetFormat } from '../reencode.js';
-import type { Shard } from '../shard.js';
-import type { UrlTemplate } from '../url-template.js';
+import type { ListedFile } from '../discovery/discover.js';
+import type { JsonTemplate } from '../bodies/json-template.js';
+import type { Environment, Proxy } from '../transport/proxy.js';
+import type { ReencodeSettings, TargetFormat } from '../bodies/reencode.js';
+import type { Shard } from '../filter/shard.js';
+import type { UrlTemplate } from '../transport/url-template.js';
 
 export type BodyMode = 'multipart' | 'raw' | 'json' | 'v2';
 export type Method = 'POST' | 'PUT';

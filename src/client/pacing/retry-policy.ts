@@ -1,4 +1,4 @@
-import { FileChangedError, FileReadError, HttpStatusError, NetworkError } from './errors.js';
+import { FileChangedError, FileReadError, HttpStatusError, NetworkError } from '../errors.js';
 
 /** Statuses worth another try: the server is busy, restarting or timed out, not refusing the file. */
 const RETRYABLE_STATUSES: ReadonlySet<number> = new Set([408, 425, 429, 500, 502, 503, 504]);

@@ -1,13 +1,13 @@
 import { setMaxListeners } from 'node:events';
 import pLimit, { type LimitFunction } from 'p-limit';
-import { callWithRetries, FINAL, sleep, type Decision } from '../shared/retry-loop.js';
+import { callWithRetries, FINAL, sleep, type Decision } from '../../shared/retry-loop.js';
 import { AdaptiveLimit } from './adaptive-limit.js';
-import { HttpStatusError, InterruptedError } from './errors.js';
+import { HttpStatusError, InterruptedError } from '../errors.js';
 import type { LatencyHistogram } from './latency.js';
-import type { Origin, OriginSet } from './origins.js';
+import type { Origin, OriginSet } from '../transport/origins.js';
 import { OutageGate } from './outage-gate.js';
 import { RateGate } from './rate-gate.js';
-import type { Progress } from './results.js';
+import type { Progress } from '../results.js';
 import { isOutage, isOverload, isRetryable, retryDelayMs } from './retry-policy.js';
 
 export interface PacerSettings {

@@ -3,9 +3,9 @@ import { stat } from 'node:fs/promises';
 import { FileAccess } from './file-access.js';
 import { basename, relative, resolve, sep } from 'node:path';
 import picomatch from 'picomatch';
-import { ImgpushError, UsageError } from '../shared/errors.js';
-import { extensionOf } from '../shared/media-types.js';
-import { toFileReadError } from './errors.js';
+import { ImgpushError, UsageError } from '../../shared/errors.js';
+import { extensionOf } from '../../shared/media-types.js';
+import { toFileReadError } from '../errors.js';
 
 /** A file to send. `rel` is its path relative to the input root it was found under, for `{path}`. */
 export interface DiscoveredFile {

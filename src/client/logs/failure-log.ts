@@ -1,9 +1,9 @@
 import { createReadStream } from 'node:fs';
 import { createInterface } from 'node:readline';
-import { ImgpushError, UsageError } from '../shared/errors.js';
-import type { ListedFile } from './discover.js';
+import { ImgpushError, UsageError } from '../../shared/errors.js';
+import type { ListedFile } from '../discovery/discover.js';
 import { JsonlWriter } from './jsonl-writer.js';
-import type { RequestSettings } from './options/types.js';
+import type { RequestSettings } from '../options/types.js';
 
 const KIND = 'imgpush-failures';
 const VERSION = 1;

@@ -1,6 +1,6 @@
 import { createReadStream } from 'node:fs';
 import { createInterface } from 'node:readline';
-import { UsageError } from '../shared/errors.js';
+import { UsageError } from '../../shared/errors.js';
 
 /** The skip code of a file that an earlier run uploaded: it counts as done for the next resume too. */
 export const DONE_BEFORE = 'IMGPUSH_DONE_BEFORE';

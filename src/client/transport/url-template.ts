@@ -1,5 +1,5 @@
 import { sep } from 'node:path';
-import { UsageError } from '../shared/errors.js';
+import { UsageError } from '../../shared/errors.js';
 
 const PLACEHOLDERS = ['path', 'name', 'stem', 'ext'] as const;
 type Placeholder = typeof PLACEHOLDERS[number];

@@ -1,4 +1,4 @@
-import type { DiscoveredFile } from './discover.js';
+import type { DiscoveredFile } from '../discovery/discover.js';
 
 export interface PackerSettings {
   readonly filesPerRequest: number;

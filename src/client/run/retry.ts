@@ -1,9 +1,9 @@
 import { rename, rm } from 'node:fs/promises';
 import { resolve } from 'node:path';
-import { openFailureLog } from './failure-log.js';
-import type { PushOptions, RequestSettings } from './options/types.js';
+import { openFailureLog } from '../logs/failure-log.js';
+import type { PushOptions, RequestSettings } from '../options/types.js';
 import { push, type PushHooks } from './push.js';
-import type { PushSummary } from './summary.js';
+import type { PushSummary } from '../logs/summary.js';
 
 /** Options of a retry: any of push's, each overriding what the failure log recorded. */
 export type RetryOverrides = Partial<Omit<PushOptions, 'inputs' | 'listed'>>;

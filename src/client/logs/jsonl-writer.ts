@@ -1,5 +1,5 @@
 import { closeSync, fsyncSync, openSync, writeSync } from 'node:fs';
-import { ImgpushError } from '../shared/errors.js';
+import { ImgpushError } from '../../shared/errors.js';
 
 /**
  * Appends JSON lines to a file as they come. Lines that arrive in one turn

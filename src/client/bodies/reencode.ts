@@ -1,7 +1,7 @@
-import { UsageError } from '../shared/errors.js';
-import { sniffImageType, type ImageType } from '../shared/image-type.js';
-import { contentTypeFor } from '../shared/media-types.js';
-import { ReencodeError } from './errors.js';
+import { UsageError } from '../../shared/errors.js';
+import { sniffImageType, type ImageType } from '../../shared/image-type.js';
+import { contentTypeFor } from '../../shared/media-types.js';
+import { ReencodeError } from '../errors.js';
 
 /** What --format may ask for. */
 export type TargetFormat = 'jpeg' | 'webp';

@@ -1,12 +1,12 @@
 import { Readable } from 'node:stream';
 import type { Dispatcher } from 'undici';
 import { createDispatcher } from './dispatcher.js';
-import { HttpStatusError, InterruptedError, toNetworkError, type FileReadError, type ReencodeError } from './errors.js';
-import { decodeAnswer, MAX_ANSWER_BYTES, type BodyFormat, type RawAnswer } from './body-format.js';
+import { HttpStatusError, InterruptedError, toNetworkError, type FileReadError, type ReencodeError } from '../errors.js';
+import { decodeAnswer, MAX_ANSWER_BYTES, type BodyFormat, type RawAnswer } from '../bodies/body-format.js';
 import { Origin, OriginSet } from './origins.js';
-import type { FileBody, GroupBody } from './request-body.js';
+import type { FileBody, GroupBody } from '../bodies/request-body.js';
 import type { Proxy } from './proxy.js';
-import { parseRetryAfter } from './retry-policy.js';
+import { parseRetryAfter } from '../pacing/retry-policy.js';
 import type { TlsContext } from './tls-context.js';
 import type { UrlTemplate } from './url-template.js';
 

@@ -1,7 +1,7 @@
-import type { LatencySummary } from './latency.js';
-import type { OriginSummary } from './origins.js';
-import type { Progress } from './results.js';
-import type { Shard } from './shard.js';
+import type { LatencySummary } from '../pacing/latency.js';
+import type { OriginSummary } from '../transport/origins.js';
+import type { Progress } from '../results.js';
+import type { Shard } from '../filter/shard.js';
 
 export interface PushSummary {
   readonly total: number;

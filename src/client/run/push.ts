@@ -1,24 +1,24 @@
-import type { ImgpushError } from '../shared/errors.js';
-import { assertInputsExist, Discovery, nothingFound, pullUnlessAborted, type Discovered } from './discover.js';
-import { DoneFiles } from './done-files.js';
-import { FileAccess } from './file-access.js';
-import { Filter } from './filter.js';
-import { LatencyHistogram } from './latency.js';
-import { assertLogsWritable } from './log-paths.js';
-import { resolveOptions } from './options/resolve.js';
-import type { PushOptions, ResolvedOptions } from './options/types.js';
-import { Packer } from './packer.js';
-import { Pacer, pacerReports } from './pacer.js';
-import { Recorder } from './recorder.js';
-import { loadReencoder, type Reencoder } from './reencode.js';
-import { FileBodyReader } from './request-body.js';
-import { bodyFormatFor } from './body-formats.js';
-import { newProgress, type FileResult, type Progress } from './results.js';
-import { RunControl } from './run-control.js';
-import { summarize, type PushSummary } from './summary.js';
-import { loadTlsContext, type TlsContext } from './tls-context.js';
-import { Transport } from './transport.js';
-import { Uploader } from './uploader.js';
+import type { ImgpushError } from '../../shared/errors.js';
+import { assertInputsExist, Discovery, nothingFound, pullUnlessAborted, type Discovered } from '../discovery/discover.js';
+import { DoneFiles } from '../filter/done-files.js';
+import { FileAccess } from '../discovery/file-access.js';
+import { Filter } from '../filter/filter.js';
+import { LatencyHistogram } from '../pacing/latency.js';
+import { assertLogsWritable } from '../logs/log-paths.js';
+import { resolveOptions } from '../options/resolve.js';
+import type { PushOptions, ResolvedOptions } from '../options/types.js';
+import { Packer } from '../schedule/packer.js';
+import { Pacer, pacerReports } from '../pacing/pacer.js';
+import { Recorder } from '../logs/recorder.js';
+import { loadReencoder, type Reencoder } from '../bodies/reencode.js';
+import { FileBodyReader } from '../bodies/request-body.js';
+import { bodyFormatFor } from '../bodies/body-formats.js';
+import { newProgress, type FileResult, type Progress } from '../results.js';
+import { RunControl } from '../run-control.js';
+import { summarize, type PushSummary } from '../logs/summary.js';
+import { loadTlsContext, type TlsContext } from '../transport/tls-context.js';
+import { Transport } from '../transport/transport.js';
+import { Uploader } from '../attempt/uploader.js';
 
 export interface PushHooks {
   /** Aborting stops the run: nothing new starts, uploads in flight get `graceMs` to finish, the rest go to the failure log. */

@@ -1,10 +1,10 @@
-import { ImgpushError } from '../shared/errors.js';
-import type { Unfinished } from './discover.js';
+import { ImgpushError } from '../../shared/errors.js';
+import type { Unfinished } from '../discovery/discover.js';
 import { resolve } from 'node:path';
 import { FailureLog } from './failure-log.js';
 import { JsonlWriter } from './jsonl-writer.js';
-import type { ResolvedOptions } from './options/types.js';
-import { unsentResult, type FileResult, type Progress } from './results.js';
+import type { ResolvedOptions } from '../options/types.js';
+import { unsentResult, type FileResult, type Progress } from '../results.js';
 
 export interface RecorderHooks {
   readonly progress: Progress;

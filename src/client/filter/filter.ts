@@ -1,6 +1,6 @@
-import type { Discovered, DiscoveredFile } from './discover.js';
+import type { Discovered, DiscoveredFile } from '../discovery/discover.js';
 import { DONE_BEFORE, type DoneFiles } from './done-files.js';
-import { skippedResult, unsentResult, type FileResult } from './results.js';
+import { skippedResult, unsentResult, type FileResult } from '../results.js';
 import { inShard, type Shard } from './shard.js';
 
 /**

@@ -1,6 +1,6 @@
 import { access, constants } from 'node:fs/promises';
 import { dirname, resolve } from 'node:path';
-import { UsageError } from '../shared/errors.js';
+import { UsageError } from '../../shared/errors.js';
 
 /** A log that cannot be written would be found out only after files were sent: check its folder first. */
 export async function assertLogsWritable({ out, failures, dryRun }: { out: string | undefined; failures: string; dryRun: boolean }): Promise<void> {

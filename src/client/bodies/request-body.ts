@@ -1,10 +1,10 @@
 import { createReadStream } from 'node:fs';
 import { basename } from 'node:path';
 import { Readable } from 'node:stream';
-import { ImgpushError } from '../shared/errors.js';
-import { contentTypeFor } from '../shared/media-types.js';
-import { FileChangedError, FileReadError, ReencodeError, toFileReadError } from './errors.js';
-import type { FileAccess } from './file-access.js';
+import { ImgpushError } from '../../shared/errors.js';
+import { contentTypeFor } from '../../shared/media-types.js';
+import { FileChangedError, FileReadError, ReencodeError, toFileReadError } from '../errors.js';
+import type { FileAccess } from '../discovery/file-access.js';
 import type { BodyFile, BodyFormat, Envelope } from './body-format.js';
 import type { Reencoded, Reencoder } from './reencode.js';
 

@@ -1,4 +1,4 @@
-import { decodeInferenceResponse, HEADER_LENGTH, imageRequestHeader, lengthPrefix } from '../shared/inference-protocol.js';
+import { decodeInferenceResponse, HEADER_LENGTH, imageRequestHeader, lengthPrefix } from '../../shared/inference-protocol.js';
 import { decodeAnswer, listedAnswers, MAX_ANSWER_BYTES, type BodyFile, type BodyFormat, type Envelope, type GroupFrame, type RawAnswer } from './body-format.js';
 
 /**

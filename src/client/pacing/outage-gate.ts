@@ -1,4 +1,4 @@
-import { InterruptedError } from './errors.js';
+import { InterruptedError } from '../errors.js';
 
 export interface OutageSettings {
   /** Outage failures in a row (no answer, 502, 503, 504) that close the gate. */

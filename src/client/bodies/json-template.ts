@@ -1,5 +1,5 @@
 import { sep } from 'node:path';
-import { UsageError } from '../shared/errors.js';
+import { UsageError } from '../../shared/errors.js';
 import { decodeAnswer, listedAnswers, wholeAnswer, type BodyFile, type BodyFormat, type Envelope } from './body-format.js';
 
 const NAMES = ['name', 'path', 'stem', 'ext'] as const;

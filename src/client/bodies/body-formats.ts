@@ -2,8 +2,8 @@ import type { BodyFormat } from './body-format.js';
 import { InferenceBody } from './inference-body.js';
 import { JsonBody } from './json-template.js';
 import { MultipartBody } from './multipart.js';
-import { DEFAULTS } from './options/declarations.js';
-import type { ResolvedOptions } from './options/types.js';
+import { DEFAULTS } from '../options/declarations.js';
+import type { ResolvedOptions } from '../options/types.js';
 import { RawBody } from './raw-body.js';
 
 /** The body format --body names, set up from the run's options. */

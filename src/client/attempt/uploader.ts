@@ -1,11 +1,11 @@
-import { ImgpushError } from '../shared/errors.js';
-import type { DiscoveredFile } from './discover.js';
-import { JobPending, type Pacer, type Tally } from './pacer.js';
-import type { FileBodyReader } from './request-body.js';
-import { failedResult, unsentResult, uploadedResult, type FileResult, type Progress } from './results.js';
-import { isRefusedForContent } from './retry-policy.js';
-import type { RunControl } from './run-control.js';
-import type { Delivery, Transport } from './transport.js';
+import { ImgpushError } from '../../shared/errors.js';
+import type { DiscoveredFile } from '../discovery/discover.js';
+import { JobPending, type Pacer, type Tally } from '../pacing/pacer.js';
+import type { FileBodyReader } from '../bodies/request-body.js';
+import { failedResult, unsentResult, uploadedResult, type FileResult, type Progress } from '../results.js';
+import { isRefusedForContent } from '../pacing/retry-policy.js';
+import type { RunControl } from '../run-control.js';
+import type { Delivery, Transport } from '../transport/transport.js';
 
 /**
  * The attempt stage: one file, or a request of several, from its first

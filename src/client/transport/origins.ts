@@ -1,6 +1,6 @@
 import type { Dispatcher } from 'undici';
-import type { NetworkContext } from './errors.js';
-import { LatencyHistogram, type LatencySummary } from './latency.js';
+import type { NetworkContext } from '../errors.js';
+import { LatencyHistogram, type LatencySummary } from '../pacing/latency.js';
 import type { UrlTemplate } from './url-template.js';
 
 /** Failures in a row (no answer, 502, 503, 504) after which a server is left alone while others carry on. */
