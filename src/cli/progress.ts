@@ -37,13 +37,13 @@ function ratesOf(progress: Readonly<Progress>, startedAt: number): Rates {
   };
 }
 
-export async function createProgressView(mode: ProgressMode, stream: NodeJS.WriteStream = process.stderr): Promise<ProgressView> {
+export async function createProgressView(mode: ProgressMode, stream: NodeJS.WriteStream = process.stderr, lineIntervalMs = LINE_INTERVAL_MS): Promise<ProgressView> {
   if (mode === 'bar') return barView(stream, (await import('cli-progress')).default);
-  if (mode === 'lines') return lineView(stream);
+  if (mode === 'lines') return lineView(stream, lineIntervalMs);
   return { watch() {}, note: (line) => stream.write(`${line}\n`), stop() {} };
 }
 
-function lineView(stream: NodeJS.WriteStream): ProgressView {
+function lineView(stream: NodeJS.WriteStream, intervalMs: number): ProgressView {
   const startedAt = performance.now();
   let watched: Readonly<Progress> | undefined;
   const timer = setInterval(() => {
@@ -51,7 +51,7 @@ function lineView(stream: NodeJS.WriteStream): ProgressView {
     const rates = ratesOf(watched, startedAt);
     stream.write(`imgpush: ${doneOfTotal(watched)} files (${watched.ok} ok, ${watched.failed} failed, ${watched.skipped} skipped), `
       + `${rates.filesPerSecond.toFixed(1)} files/s, ${rates.megabytesPerSecond.toFixed(1)} MB/s, ${watched.inFlight}/${watched.concurrency} in flight${watched.serverDown ? ', server not answering: paused' : ''}\n`);
-  }, LINE_INTERVAL_MS);
+  }, intervalMs);
   timer.unref();
   return {
     watch(progress) {
