@@ -110,6 +110,8 @@ export interface RunOptions {
   /** Written to stdin, which then closes; stdin stays open when undefined. */
   readonly input?: string;
   readonly env?: Record<string, string>;
+  /** Its stdout a real pipe (`imgpush … | cat`), not the socket node gives a child. */
+  readonly stdoutThroughPipe?: boolean;
 }
 
 const PROXY_VARIABLES = /^(https?|no)_proxy$/i;
@@ -117,9 +119,11 @@ const PROXY_VARIABLES = /^(https?|no)_proxy$/i;
 /** Starts `bin/imgpush` (the built launcher) with these arguments. */
 export function start(args: readonly string[], options: RunOptions = {}): Run {
   const env = { ...Object.fromEntries(Object.entries(process.env).filter(([name]) => !PROXY_VARIABLES.test(name))), ...options.env };
-  const command = options.asNobody === true
+  let command = options.asNobody === true
     ? ['setpriv', '--reuid=65534', '--regid=65534', '--clear-groups', '--', process.execPath, BIN, ...args]
     : [process.execPath, BIN, ...args];
+  // pipefail: the pipeline's status is imgpush's (cat's is 0).
+  if (options.stdoutThroughPipe === true) command = ['bash', '-c', 'set -o pipefail; "$@" | cat', 'bash', ...command];
   const child = spawn(command[0] as string, command.slice(1), { cwd: options.cwd, env, stdio: ['pipe', 'pipe', 'pipe'] });
   let stdout = '';
   let stderr = '';
