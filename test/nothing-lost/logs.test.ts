@@ -129,13 +129,13 @@ test('--failures that is a symlink or a hard link to the -o file is a usage erro
   todo: 'issue 14 case 7: the paths differ, so both logs are opened on one file: files are sent, the two logs overwrite each other',
 }, async (t) => {
   const work = await makeWork();
-  const server = await startServer((req) => (req.size > 250 ? { status: 400, body: { error: 'no' } } : { status: 200 }));
+  const server = await startServer((req) => (req.size > 1000 ? { status: 400, body: { error: 'no' } } : { status: 200 }));
   t.after(async () => {
     await server.close();
     await work.remove();
   });
   await work.file('in/a.jpg', 100);
-  await work.file('in/b.jpg', 400);
+  await work.file('in/b.jpg', 2000);
   await writeFile(work.path('out.jsonl'), '');
   await symlink(work.path('out.jsonl'), work.path('soft.jsonl'));
   await link(work.path('out.jsonl'), work.path('hard.jsonl'));
@@ -172,13 +172,13 @@ test('-o /dev/null and --failures /dev/null: the run ends with its summary and n
   todo: 'issue 14 case 8: everything is uploaded, then "EINVAL … fsync" kills the run',
 }, async (t) => {
   const work = await makeWork();
-  const server = await startServer((req) => (req.size > 250 ? { status: 400, body: { error: 'no' } } : { status: 200 }));
+  const server = await startServer((req) => (req.size > 1000 ? { status: 400, body: { error: 'no' } } : { status: 200 }));
   t.after(async () => {
     await server.close();
     await work.remove();
   });
   await work.file('in/a.jpg', 100);
-  await work.file('in/b.jpg', 400);
+  await work.file('in/b.jpg', 2000);
 
   const result = await run([work.path('in'), '--url', server.url, '--retries', '0', '-o', '/dev/null', '--failures', '/dev/null'], { cwd: work.root });
 
