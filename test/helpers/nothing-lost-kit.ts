@@ -6,6 +6,7 @@ import { existsSync, readFileSync } from 'node:fs';
 import type { ServerResponse } from 'node:http';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
+import { push, UsageError, type PushHooks, type PushOptions, type PushSummary } from '../../src/client/index.js';
 import { BIN } from './cli.js';
 import { bytesFor } from './files.js';
 import { parseMultipart, startServer, type Answer, type Received, type TestServer } from './server.js';
@@ -245,4 +246,24 @@ export const SYS_OPENAT = process.arch === 'x64' ? 257 : process.arch === 'arm64
 export function canRunAsNobody(): string | undefined {
   const probe = spawnSync('setpriv', ['--reuid=65534', '--regid=65534', '--clear-groups', '--', process.execPath, '-e', `require('fs').accessSync(${JSON.stringify(BIN)})`]);
   return probe.status === 0 ? undefined : `cannot run node as uid 65534 here (${probe.error?.message ?? probe.stderr.toString().trim()})`;
+}
+
+/** How a library push ended: its summary, or what it threw. */
+export interface Outcome {
+  readonly summary?: PushSummary;
+  readonly error?: unknown;
+}
+
+/** Calls the library's push() in this process; what it throws is returned, not thrown. */
+export async function pushIn(options: PushOptions, hooks: PushHooks = {}): Promise<Outcome> {
+  try {
+    return { summary: await push(options, hooks) };
+  } catch (error) {
+    return { error };
+  }
+}
+
+/** The error of an outcome is a UsageError (a refusal before anything is sent). */
+export function isUsageError(outcome: Outcome): boolean {
+  return outcome.error instanceof UsageError;
 }
