@@ -7,7 +7,7 @@ import type { AddressInfo } from 'node:net';
 import { basename } from 'node:path';
 import { test } from 'node:test';
 import { sha256 } from '../helpers/server.js';
-import { failuresIn, makeWork, mkfifo, readLog, start, startHoldingServer, SYS_OPENAT, untilInSyscall } from '../helpers/nothing-lost-kit.js';
+import { failuresIn, makeWork, mkfifo, pushIn, readLog, start, startHoldingServer, SYS_OPENAT, untilInSyscall } from '../helpers/nothing-lost-kit.js';
 
 test('a file truncated between being found and being sent is a failure "changed while sending", never logged ok with 0 bytes', {
   todo: 'issue 14 case 14: it is sent empty and logged "size":4950,"bytes":0,"ok":true',
@@ -21,14 +21,14 @@ test('a file truncated between being found and being sent is a failure "changed 
   await work.file('in/a.jpg', 4950);
   await work.file('in/b.jpg', 4950);
 
-  const imgpush = start([work.path('in'), '--url', server.url, '--concurrency', '1', '--retries', '0', '-o', 'results.jsonl'], { cwd: work.root, input: '' });
+  const pushed = pushIn({ inputs: [work.path('in')], url: server.url, concurrency: 1, retries: 0, out: work.path('results.jsonl'), failures: work.path('failures.jsonl') });
   // One file is on the wire; the other has been found and waits its turn: empty it now.
   const first = await server.next();
   const other = first.name === 'a.jpg' ? 'b.jpg' : 'a.jpg';
   await truncate(work.path(`in/${other}`), 0);
   first.answer({ status: 200 });
   server.answerAll({ status: 200 });
-  await imgpush.done;
+  await pushed;
 
   const line = (await readLog(work.path('results.jsonl'))).records.find((record) => record.path === work.path(`in/${other}`));
   assert.notEqual(line?.ok, true, `logged ${JSON.stringify(line)}`);
@@ -84,13 +84,13 @@ test('a large file rewritten in place while it streams is a failure "changed whi
   const path = await work.file('in/big.jpg', size);
   const before = sha256(await readFile(path));
 
-  const imgpush = start([work.path('in'), '--url', server.url, '--body', 'raw', '--retries', '0', '-o', 'results.jsonl'], { cwd: work.root, input: '' });
+  const pushed = pushIn({ inputs: [work.path('in')], url: server.url, body: 'raw', retries: 0, out: work.path('results.jsonl'), failures: work.path('failures.jsonl') });
   await server.firstChunk;
   const file = await open(path, 'r+');
   await file.write(Buffer.alloc(size, 0x55), 0, size, 0);
   await file.close();
   server.resume();
-  await imgpush.done;
+  await pushed;
 
   assert.equal(server.bodies.length, 1);
   // Neither the old bytes nor the new went whole: the body the server got was torn.
