@@ -215,24 +215,40 @@ export function mkfifo(path: string): boolean {
   return spawnSync('mkfifo', [path]).status === 0;
 }
 
+/** The main thread's /proc/PID/syscall line ('' when it cannot be read), and whether signal `signal` is still pending for it. */
+function procState(pid: number, signal: number | undefined): { syscall: string; pending: boolean } {
+  try {
+    const syscall = readFileSync(`/proc/${pid}/syscall`, 'utf8').trim();
+    if (signal === undefined) return { syscall, pending: false };
+    const status = readFileSync(`/proc/${pid}/status`, 'utf8');
+    const mask = (name: string): bigint => BigInt(`0x${new RegExp(`${name}:\\s*([0-9a-f]+)`).exec(status)?.[1] ?? '0'}`);
+    const bit = 1n << BigInt(signal - 1);
+    return { syscall, pending: ((mask('SigPnd') | mask('ShdPnd')) & bit) !== 0n };
+  } catch {
+    return { syscall: '', pending: false };
+  }
+}
+
 /**
- * Resolves once the process's main thread sits in system call `nr` (read
- * from /proc/PID/syscall), checking every few milliseconds; rejects if the
- * process ends first.
+ * Resolves once the process's main thread is blocked in system call `nr`:
+ * seen in it, with the same arguments, on 3 looks in a row a few ms apart (a
+ * call that returns at once is never seen so), and, with `signal`, after
+ * that signal was taken off the pending set (delivered, and the call
+ * restarted: JavaScript never ran). Rejects if the process ends first.
  */
-export function untilInSyscall(pid: number, nr: number, exited: Promise<unknown>): Promise<void> {
+export function untilBlockedIn(pid: number, nr: number, exited: Promise<unknown>, signal?: number): Promise<void> {
   let over = false;
   void exited.then(() => { over = true; });
+  let last = '';
+  let seen = 0;
   return new Promise((resolve, reject) => {
     const look = (): void => {
-      if (over) return reject(new Error(`process ${pid} ended before it entered system call ${nr}`));
-      let text = '';
-      try {
-        text = readFileSync(`/proc/${pid}/syscall`, 'utf8');
-      } catch {
-        // Not readable yet or gone: looked at again below.
-      }
-      if (text.split(' ')[0] === String(nr)) return resolve();
+      if (over) return reject(new Error(`process ${pid} ended before it was blocked in system call ${nr}`));
+      const { syscall, pending } = procState(pid, signal);
+      const inCall = !pending && syscall.split(' ')[0] === String(nr);
+      seen = inCall && syscall === last ? seen + 1 : inCall ? 1 : 0;
+      last = syscall;
+      if (seen >= 3) return resolve();
       setTimeout(look, 5);
     };
     look();
