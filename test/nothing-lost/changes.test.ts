@@ -7,6 +7,9 @@ import type { AddressInfo } from 'node:net';
 import { basename } from 'node:path';
 import { describe, test } from 'node:test';
 import { sha256 } from '../helpers/server.js';
+
+/** A valid 1×1 PNG, for a server that decodes what it gets. */
+const ONE_PIXEL_PNG = Buffer.from('iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR4nGP4z8DwHwAFAAH/iZk9HQAAAABJRU5ErkJggg==', 'base64');
 import { failuresIn, makeWork, mkfifo, pushIn, readLog, start, startHoldingServer, SYS_OPENAT, untilBlockedIn } from '../helpers/nothing-lost-kit.js';
 
 // Each test has its own folder and servers: they run side by side.
@@ -124,6 +127,40 @@ describe('issue 14, cases 14–15: files that change, calls that never return', 
     const [line] = (await readLog(work.path('results.jsonl'))).records;
     assert.equal(line?.path, path);
     assert.equal(line?.sha256, digest.toString('hex'));
+  });
+
+  test('imgpush serve answers 400 to a request whose Content-Digest does not match its body, and 200 when it does', {
+    todo: 'issue 14 case 14: Content-Digest is ignored: a body that does not match its digest is answered 200',
+  }, async (t) => {
+    const server = start(['serve', '--model', 'builtin:colors', '--device', 'cpu', '--host', '127.0.0.1', '--port', '0'], { input: '' });
+    t.after(async () => {
+      server.child.kill('SIGKILL');
+      await server.done;
+    });
+    await Promise.race([server.waitFor(/ready: .* at http:\/\/\S+/), server.done]);
+    const url = /ready: .* at (http:\/\/\S+)/.exec(server.stdout() + server.stderr())?.[1];
+    assert.ok(url !== undefined, `imgpush serve did not start: ${server.stderr()}`);
+    const boundary = 'nothing-lost-boundary';
+    const body = Buffer.concat([
+      Buffer.from(`--${boundary}\r\nContent-Disposition: form-data; name="image"; filename="dot.png"\r\nContent-Type: image/png\r\n\r\n`),
+      ONE_PIXEL_PNG,
+      Buffer.from(`\r\n--${boundary}--\r\n`),
+    ]);
+    const post = async (digest: Buffer): Promise<number> => {
+      const answer = await fetch(`${url}/v1/predict`, {
+        method: 'POST',
+        headers: { 'content-type': `multipart/form-data; boundary=${boundary}`, 'content-digest': `sha-256=:${digest.toString('base64')}:` },
+        body,
+      });
+      await answer.arrayBuffer();
+      return answer.status;
+    };
+
+    const right = await post(createHash('sha256').update(body).digest());
+    const wrong = await post(createHash('sha256').update('other bytes').digest());
+
+    assert.equal(right, 200);
+    assert.equal(wrong, 400);
   });
 
   test('a file replaced by a named pipe after it was found does not freeze the run: Ctrl-C still stops it, and the pipe is a failure with its reason', {

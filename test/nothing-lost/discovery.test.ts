@@ -1,5 +1,6 @@
 // Issue 14, cases 1–4: files that are found and then vanish from every record.
 import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
 import { chmod, link, symlink, writeFile } from 'node:fs/promises';
 import { describe, test } from 'node:test';
 import { startServer } from '../helpers/server.js';
@@ -30,6 +31,29 @@ describe('issue 14, cases 1–4: files found, then in no record', { concurrency:
     assert.ok(failed.some((record) => String(record.path).startsWith(work.path('in/p'))), `no failure for in/p/q; stderr: ${result.stderr}`);
     assert.match(result.stdout, /1 failed/);
     assert.equal(result.code, 1);
+  });
+
+  test('a folder whose path is longer than PATH_MAX is a failure with its reason, not dropped with everything under it', {
+    todo: 'issue 14 case 1: stat fails ENAMETOOLONG, the folder is not "wanted" by extension, so it is dropped: "1 files: 1 uploaded"',
+  }, async (t) => {
+    const work = await makeWork();
+    const server = await startServer();
+    t.after(async () => {
+      await server.close();
+      spawnSync('rm', ['-rf', work.root]); // fs.rm cannot reach below PATH_MAX
+    });
+    await work.file('in/a.jpg', 100);
+    // 24 folders of 200 characters: about 4,800 characters, over Linux's 4,096; made with relative steps.
+    const name = 'd'.repeat(200);
+    const made = spawnSync('bash', ['-c', `cd "$0" && for i in $(seq 24); do mkdir ${name} && cd ${name} || exit 1; done; echo deep > c.jpg`, work.path('in')]);
+    if (made.status !== 0) return t.skip(`cannot make a tree deeper than PATH_MAX here: ${made.stderr.toString()}`);
+
+    const { summary } = await pushIn({ inputs: [work.path('in')], url: server.url, failures: work.path('failures.jsonl') });
+
+    assert.equal(summary?.failed, 1, `summary: ${JSON.stringify(summary && { ok: summary.ok, failed: summary.failed })}`);
+    const [failure] = await failuresIn(work.root);
+    assert.ok(String(failure?.path).startsWith(work.path(`in/${name}`)));
+    assert.match(String(failure?.code), /ENAMETOOLONG|IMGPUSH_/);
   });
 
   test('an unreadable subfolder is a failure with its reason, and imgpush retry walks it again once it can be read', {
