@@ -2,10 +2,10 @@
 // until the test answers it, the real binary run as root or as nobody, and a small tmpfs.
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { chmod, mkdir, mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
-import { existsSync, readFileSync } from 'node:fs';
+import { existsSync, readFileSync, statSync } from 'node:fs';
 import type { ServerResponse } from 'node:http';
 import { tmpdir } from 'node:os';
-import { dirname, join } from 'node:path';
+import { dirname, join, resolve } from 'node:path';
 import { push, UsageError, type PushHooks, type PushOptions, type PushSummary } from '../../src/client/index.js';
 import { BIN } from './cli.js';
 import { bytesFor } from './files.js';
@@ -191,6 +191,18 @@ export async function failuresIn(dir: string): Promise<Array<Record<string, unkn
 /** Text of a file, or '' when there is none. */
 export function textOf(path: string): string {
   return existsSync(path) ? readFileSync(path, 'utf8') : '';
+}
+
+/** The regular files that `text` names by path (absolute, or relative to `cwd`). */
+export function filesNamedIn(text: string, cwd: string): string[] {
+  const names = [...text.matchAll(/[^\s'"`():,]+/g)].map((match) => match[0]);
+  return [...new Set(names.map((name) => resolve(cwd, name)))].filter((path) => {
+    try {
+      return statSync(path).isFile();
+    } catch {
+      return false;
+    }
+  });
 }
 
 /** Mounts a tmpfs of `size` on a new folder; undefined (with the reason) when this machine does not allow it. */

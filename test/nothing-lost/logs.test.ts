@@ -5,7 +5,7 @@ import { link, mkdir, readFile, symlink, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { describe, test } from 'node:test';
 import { startServer } from '../helpers/server.js';
-import { failuresIn, isUsageError, makeWork, mountTmpfs, namesReceived, pushIn, readLog, run, start, startHoldingServer, textOf } from '../helpers/nothing-lost-kit.js';
+import { failuresIn, filesNamedIn, isUsageError, makeWork, mountTmpfs, namesReceived, pushIn, readLog, run, start, startHoldingServer, textOf } from '../helpers/nothing-lost-kit.js';
 
 /** Exit code of a run whose log could not be written (assumed: 4, to be documented in README). */
 const EXIT_LOG_FAILED = 4;
@@ -103,11 +103,11 @@ describe('issue 14, cases 5–9: the logs', { concurrency: true }, () => {
 
     const results = await readLog(resultsPath);
     assert.deepEqual(results.broken, [], 'a line of the results log was left half-written');
-    const inResults = new Set(results.records.filter((record) => record.ok === true).map((record) => String(record.path)));
+    const inResults = new Set(results.records.map((record) => String(record.path)));
     const failures = new Set((await failuresIn(work.root)).map((record) => String(record.path)));
-    // A fallback file named in the output counts too.
-    const printedFiles = [...`${result.stdout}\n${result.stderr}`.matchAll(/(\/[^\s'"`]+)/g)].map((match) => match[1] as string).filter((path) => existsSync(path) && path !== resultsPath);
-    const elsewhere = `${result.stderr}\n${printedFiles.map((path) => { try { return textOf(path); } catch { return ''; } }).join('\n')}`;
+    // Stderr, and any file the run names (a fallback log), count too.
+    const output = `${result.stdout}\n${result.stderr}`;
+    const elsewhere = [result.stderr, ...filesNamedIn(output, work.root).filter((path) => path !== resultsPath).map(textOf)].join('\n');
     const lost = namesReceived(server).filter((name) => {
       const path = work.path(`in/${name}`);
       return !inResults.has(path) && !failures.has(path) && !elsewhere.includes(path);
