@@ -11,8 +11,6 @@ import { BIN } from './cli.js';
 import { bytesFor } from './files.js';
 import { parseMultipart, startServer, type Answer, type Received, type TestServer } from './server.js';
 
-export { BIN };
-
 /** A temp folder that an unprivileged user can walk (mkdtemp makes it 0700). */
 export interface Work {
   readonly root: string;
@@ -75,9 +73,6 @@ export async function startHoldingServer(): Promise<HoldingServer> {
   }));
   return {
     ...server,
-    get received() {
-      return server.received;
-    },
     next: () => new Promise<Held>((resolve) => {
       const held = waiting.shift();
       if (held !== undefined) resolve(held);
@@ -205,7 +200,7 @@ export function filesNamedIn(text: string, cwd: string): string[] {
   });
 }
 
-/** Mounts a tmpfs of `size` on a new folder; undefined (with the reason) when this machine does not allow it. */
+/** Mounts a tmpfs of `size` on a new folder; the reason, as a string, when this machine does not allow it. */
 export async function mountTmpfs(size: string): Promise<{ dir: string; unmount(): Promise<void> } | string> {
   const dir = await mkdtemp(join(tmpdir(), 'imgpush-lost-fs-'));
   const mounted = spawnSync('mount', ['-t', 'tmpfs', '-o', `size=${size},mode=0777`, 'tmpfs', dir], { encoding: 'utf8' });

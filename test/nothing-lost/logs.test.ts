@@ -62,7 +62,7 @@ describe('issue 14, cases 5–9: the logs', { concurrency: true }, () => {
   });
 
   test('-o or --failures naming a folder is a usage error before anything is sent', {
-    todo: 'issue 14 case 6: only the folder above is checked: every file is uploaded, then "cannot write …: EISDIR" is thrown instead of a summary',
+    todo: 'issue 14 case 6: only the folder above is checked: every file is sent, then "cannot write …: EISDIR" is thrown instead of a summary',
   }, async (t) => {
     const work = await makeWork();
     const server = await startServer(refuseAll);
