@@ -1,7 +1,7 @@
 import { relative } from 'node:path';
 import type { FileResult, Progress, PushSummary } from '../client/index.js';
 
-export function formatBytes(bytes: number): string {
+function formatBytes(bytes: number): string {
   const units = ['B', 'KB', 'MB', 'GB', 'TB'];
   let value = bytes;
   let unit = 0;
@@ -20,7 +20,7 @@ export function formatSeconds(seconds: number): string {
 }
 
 /** A path as the user would write it: relative to the working directory when that is shorter. */
-export function displayPath(path: string): string {
+function displayPath(path: string): string {
   const rel = relative(process.cwd(), path);
   return rel !== '' && rel.length < path.length ? rel : path;
 }

@@ -42,5 +42,3 @@ export const CLIENT_CODES = {
   IMGPUSH_EXCLUDED: { exit: 0, meaning: 'a file named outright that matches --exclude' },
   IMGPUSH_DONE_BEFORE: { exit: 0, meaning: 'uploaded by an earlier run and unchanged since (--skip-done)' },
 } as const satisfies Readonly<Record<string, { readonly exit: 0 | 1 | 2; readonly meaning: string }>>;
-
-export type ClientCode = keyof typeof CLIENT_CODES;

@@ -7,7 +7,7 @@ const ATTRIBUTE_INTS = 7;
 const ATTRIBUTE_FLOAT = 1;
 const IR_VERSION = 8;
 
-export type Dimension = number | string;
+type Dimension = number | string;
 
 /** A float32 tensor stored in the model (weights, biases, constants). */
 export interface Initializer {
@@ -16,7 +16,7 @@ export interface Initializer {
   readonly values: Float32Array;
 }
 
-export type AttributeValue = number | readonly number[] | { readonly float: number };
+type AttributeValue = number | readonly number[] | { readonly float: number };
 
 export interface Node {
   readonly op: string;
@@ -26,7 +26,7 @@ export interface Node {
 }
 
 /** A graph input or output: a float32 tensor whose dimensions are sizes or symbolic names (a dynamic batch). */
-export interface TensorInfo {
+interface TensorInfo {
   readonly name: string;
   readonly shape: readonly Dimension[];
 }

@@ -20,7 +20,7 @@ export interface DiscoveredFile {
 }
 
 /** Something named or found that cannot be sent (a missing file, an unreadable folder). */
-export interface DiscoveryFailure {
+interface DiscoveryFailure {
   readonly kind: 'failed';
   readonly path: string;
   readonly rel: string;
@@ -28,7 +28,7 @@ export interface DiscoveryFailure {
 }
 
 /** A file the user named that a filter keeps out, with the reason. */
-export interface SkippedFile {
+interface SkippedFile {
   readonly kind: 'skipped';
   readonly path: string;
   readonly rel: string;
