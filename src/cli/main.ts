@@ -90,7 +90,7 @@ async function assertReadable(path: string, flag: string, UsageError: Client['Us
     await access(path, constants.R_OK);
   } catch (error) {
     const why = (error as NodeJS.ErrnoException).code === 'ENOENT' ? 'does not exist' : 'cannot be read';
-    throw new UsageError(`${flag} ${path} ${why}`);
+    throw new UsageError('IMGPUSH_USAGE', `${flag} ${path} ${why}`);
   }
 }
 
@@ -118,7 +118,7 @@ async function assertNotFolder(path: string): Promise<void> {
   // A log missing or unreadable is the library's to report, in its words.
   const found = await stat(path).catch(() => undefined);
   if (found?.isDirectory() === true) {
-    throw new UsageError(`${path} is a folder: imgpush retry takes a failure log file, such as imgpush-failures.jsonl`, 'IMGPUSH_BAD_FAILURE_LOG');
+    throw new UsageError('IMGPUSH_BAD_FAILURE_LOG', `${path} is a folder: imgpush retry takes a failure log file, such as imgpush-failures.jsonl`);
   }
 }
 

@@ -112,7 +112,7 @@ function buildProgram(version: string, found: (parsed: ParsedArguments) => void,
 
 function pushOptions(given: GivenOptions, inputs: string[]): PushOptions {
   const { url, ...rest } = given;
-  if (url === undefined) throw new UsageError('--url is required (where to send the files), e.g. --url http://localhost:8000/predict');
+  if (url === undefined) throw new UsageError('IMGPUSH_USAGE', '--url is required (where to send the files), e.g. --url http://localhost:8000/predict');
   return { ...rest, url, inputs };
 }
 
@@ -143,7 +143,7 @@ export function parseArguments(argv: readonly string[], version: string): Parsed
     program.parse([...argv], { from: 'user' });
   } catch (error) {
     if (!(error instanceof CommanderError)) throw error;
-    if (error.exitCode !== 0) throw new UsageError(error.message.replace(/^error: /, ''));
+    if (error.exitCode !== 0) throw new UsageError('IMGPUSH_USAGE', error.message.replace(/^error: /, ''));
     return { command: error.code === 'commander.version' ? 'version' : 'help', text };
   }
   // Commander runs one action or throws (`imgpush` alone runs push's): this is a bug, not the user's doing.

@@ -24,7 +24,8 @@ export function startModelWorker(options: ModelOptions): Promise<Model> {
         log(reply.log);
       } else if ('loadFailed' in reply) {
         const { message, code, usage } = reply.loadFailed;
-        reject(usage ? new UsageError(message, code) : new ImgpushError(code, message));
+        // A usage error is always one of ours, so its code is an IMGPUSH_ code.
+        reject(usage ? new UsageError(code as `IMGPUSH_${string}`, message) : new ImgpushError(code, message));
       } else if ('loaded' in reply) {
         resolve(workerModel(worker, reply.loaded, pending, () => nextId++));
       } else {

@@ -64,11 +64,11 @@ async function createSession(bytes: Uint8Array, options: ModelOptions): Promise<
       try {
         return { session: await ort.InferenceSession.create(bytes, { ...common, executionProviders: ['cuda'] }), device: 'cuda' };
       } catch (error) {
-        if (options.device === 'cuda') throw new UsageError(`--device cuda: CUDA could not start (${(error as Error).message.split('\n')[0]}); ${CUDA_HELP}`, 'IMGPUSH_NO_CUDA');
+        if (options.device === 'cuda') throw new UsageError('IMGPUSH_NO_CUDA', `--device cuda: CUDA could not start (${(error as Error).message.split('\n')[0]}); ${CUDA_HELP}`);
         options.log(`CUDA could not start (${(error as Error).message.split('\n')[0]}): running on CPU`);
       }
     } else if (options.device === 'cuda') {
-      throw new UsageError(`--device cuda: ${why}. ${CUDA_HELP}`, 'IMGPUSH_NO_CUDA');
+      throw new UsageError('IMGPUSH_NO_CUDA', `--device cuda: ${why}. ${CUDA_HELP}`);
     } else {
       options.log(`${why}: running on CPU (--device auto)`);
     }
@@ -81,7 +81,7 @@ async function readLabels(path: string | undefined, count: number): Promise<stri
   try {
     return (await readFile(path, 'utf8')).split(/\r?\n/).map((line) => line.trim()).filter((line) => line !== '');
   } catch (error) {
-    throw new UsageError(`--labels ${path}: ${(error as NodeJS.ErrnoException).code === 'ENOENT' ? 'it does not exist' : (error as Error).message}`);
+    throw new UsageError('IMGPUSH_USAGE', `--labels ${path}: ${(error as NodeJS.ErrnoException).code === 'ENOENT' ? 'it does not exist' : (error as Error).message}`);
   }
 }
 
@@ -104,20 +104,20 @@ function toProbabilities(row: Float32Array): Float32Array {
 export async function loadModel(options: ModelOptions): Promise<Model> {
   const known = builtin(options.model);
   if (known === undefined && options.model.startsWith('builtin:')) {
-    throw new UsageError(`--model ${options.model}: no such built-in model (builtin:colors, builtin:synthetic)`);
+    throw new UsageError('IMGPUSH_USAGE', `--model ${options.model}: no such built-in model (builtin:colors, builtin:synthetic)`);
   }
   let bytes: Uint8Array;
   try {
     bytes = known?.bytes ?? await readFile(options.model);
   } catch (error) {
-    throw new UsageError(`--model ${options.model}: ${(error as NodeJS.ErrnoException).code === 'ENOENT' ? 'it does not exist' : (error as Error).message}`);
+    throw new UsageError('IMGPUSH_USAGE', `--model ${options.model}: ${(error as NodeJS.ErrnoException).code === 'ENOENT' ? 'it does not exist' : (error as Error).message}`);
   }
   let created: Awaited<ReturnType<typeof createSession>>;
   try {
     created = await createSession(bytes, options);
   } catch (error) {
     if (error instanceof UsageError) throw error;
-    throw new UsageError(`--model ${options.model}: onnxruntime cannot load it (${(error as Error).message.split('\n')[0]})`, 'IMGPUSH_BAD_MODEL');
+    throw new UsageError('IMGPUSH_BAD_MODEL', `--model ${options.model}: onnxruntime cannot load it (${(error as Error).message.split('\n')[0]})`);
   }
   const { session, device } = created;
   const inputName = session.inputNames[0] as string;

@@ -12,9 +12,9 @@ export class ImgpushError extends Error {
   }
 }
 
-/** Bad flags or inputs: the run never starts (exit code 2). */
+/** Bad flags or inputs: the run never starts (exit code 2). The code comes first, as in every error of the project. */
 export class UsageError extends ImgpushError {
-  constructor(message: string, code = 'IMGPUSH_USAGE') {
+  constructor(code: `IMGPUSH_${string}`, message: string) {
     super(code, message);
   }
 }

@@ -14,7 +14,7 @@ export const DEFAULT_TEMPLATE = '{"image":"{base64}","name":"{name}"}';
 const SAMPLES: Readonly<Record<string, string>> = { base64: 'AAAA', name: 'a.jpg', path: 'd/a.jpg', stem: 'a', ext: 'jpg' };
 
 function bad(why: string): UsageError {
-  return new UsageError(`--template ${why}`, 'IMGPUSH_BAD_TEMPLATE');
+  return new UsageError('IMGPUSH_BAD_TEMPLATE', `--template ${why}`);
 }
 
 /** A value as it goes inside a JSON string: quotes, backslashes and control characters escaped. */

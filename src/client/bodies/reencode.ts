@@ -60,7 +60,7 @@ export async function loadReencoder(settings: ReencodeSettings): Promise<Reencod
   } catch (error) {
     const missing = (error as NodeJS.ErrnoException).code === 'ERR_MODULE_NOT_FOUND';
     const why = missing ? 'is not installed' : `did not load (${(error instanceof Error ? error.message : String(error)).split('\n', 1)[0]})`;
-    throw new UsageError(`--resize, --format and --quality need sharp, which ${why}: ${INSTALL}`, 'IMGPUSH_SHARP_MISSING');
+    throw new UsageError('IMGPUSH_SHARP_MISSING', `--resize, --format and --quality need sharp, which ${why}: ${INSTALL}`);
   }
   return new Reencoder(sharp, settings);
 }

@@ -138,7 +138,7 @@ export async function assertInputsExist(inputs: readonly string[]): Promise<void
     } catch (error) {
       if (await isGlob(input)) continue;
       const cause = isNodeError(error, 'ENOENT') ? 'does not exist' : toFileReadError(error).message;
-      throw new UsageError(`input ${JSON.stringify(input)} ${cause}`, 'IMGPUSH_INPUT_NOT_FOUND');
+      throw new UsageError('IMGPUSH_INPUT_NOT_FOUND', `input ${JSON.stringify(input)} ${cause}`);
     }
   }
 }
@@ -147,7 +147,7 @@ export async function assertInputsExist(inputs: readonly string[]): Promise<void
 export function nothingFound({ inputs, extensions }: { inputs: readonly string[]; extensions: ReadonlySet<string> | null }): UsageError {
   const where = inputs.length === 0 ? 'the list' : inputs.join(', ');
   const kinds = extensions === null ? 'files' : `files with extensions ${[...extensions].join(', ')}`;
-  return new UsageError(`nothing to upload: no ${kinds} found in ${where} (--ext changes the extensions, --hidden includes dot files)`, 'IMGPUSH_NOTHING_FOUND');
+  return new UsageError('IMGPUSH_NOTHING_FOUND', `nothing to upload: no ${kinds} found in ${where} (--ext changes the extensions, --hidden includes dot files)`);
 }
 
 /**

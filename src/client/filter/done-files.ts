@@ -54,7 +54,7 @@ export class DoneFiles {
       }
     } catch (error) {
       const { code } = error as NodeJS.ErrnoException;
-      throw new UsageError(`--skip-done ${log}: ${code === 'ENOENT' ? 'it does not exist' : `cannot be read (${code})`}`, 'IMGPUSH_BAD_RESULTS_LOG');
+      throw new UsageError('IMGPUSH_BAD_RESULTS_LOG', `--skip-done ${log}: ${code === 'ENOENT' ? 'it does not exist' : `cannot be read (${code})`}`);
     }
   }
 }

@@ -79,7 +79,7 @@ export interface OpenedFailureLog {
 }
 
 function notAFailureLog(path: string, why: string): UsageError {
-  return new UsageError(`${path} is not an imgpush failure log: ${why}`, 'IMGPUSH_BAD_FAILURE_LOG');
+  return new UsageError('IMGPUSH_BAD_FAILURE_LOG', `${path} is not an imgpush failure log: ${why}`);
 }
 
 /**
@@ -97,7 +97,7 @@ export async function openFailureLog(path: string, onBadLine: (line: number) => 
     await opened;
   } catch (error) {
     const { code } = error as NodeJS.ErrnoException;
-    throw new UsageError(`cannot read failure log ${path}: ${code === 'ENOENT' ? 'it does not exist' : code}`, 'IMGPUSH_BAD_FAILURE_LOG');
+    throw new UsageError('IMGPUSH_BAD_FAILURE_LOG', `cannot read failure log ${path}: ${code === 'ENOENT' ? 'it does not exist' : code}`);
   }
   const lines = createInterface({ input: stream, crlfDelay: Infinity })[Symbol.asyncIterator]();
   const first = await lines.next();

@@ -6,7 +6,7 @@ import { UsageError } from '../../shared/errors.js';
 export async function assertLogsWritable({ out, failures, dryRun }: { out: string | undefined; failures: string; dryRun: boolean }): Promise<void> {
   if (dryRun) return;
   if (out !== undefined && resolve(out) === resolve(failures)) {
-    throw new UsageError('--out and --failures must be different files');
+    throw new UsageError('IMGPUSH_USAGE', '--out and --failures must be different files');
   }
   for (const [flag, path] of [['--out', out], ['--failures', failures]] as const) {
     if (path === undefined) continue;
@@ -14,7 +14,7 @@ export async function assertLogsWritable({ out, failures, dryRun }: { out: strin
       await access(dirname(resolve(path)), constants.W_OK);
     } catch (error) {
       const why = (error as NodeJS.ErrnoException).code === 'ENOENT' ? 'does not exist' : 'cannot be written to';
-      throw new UsageError(`${flag} ${path}: its folder ${why}`, 'IMGPUSH_BAD_LOG_PATH');
+      throw new UsageError('IMGPUSH_BAD_LOG_PATH', `${flag} ${path}: its folder ${why}`);
     }
   }
 }

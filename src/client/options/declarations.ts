@@ -111,7 +111,7 @@ function shard(value: string): Shard {
 
 function checkShard({ index, count }: Shard): Shard {
   integer('--shard count', count, 1, 1_000_000);
-  if (!Number.isInteger(index) || index < 1 || index > count) throw new UsageError(`--shard must be K/N with K from 1 to N (got ${index}/${count})`);
+  if (!Number.isInteger(index) || index < 1 || index > count) throw new UsageError('IMGPUSH_USAGE', `--shard must be K/N with K from 1 to N (got ${index}/${count})`);
   return { index, count };
 }
 
@@ -138,16 +138,16 @@ function addUrl(value: string, previous: string | readonly string[] | undefined)
 /** `*` (the CLI) or `'all'` (the library) for every file; otherwise names without the dot. */
 function checkExtensions(value: readonly string[] | 'all', name: string): readonly string[] | 'all' {
   if (value === 'all') return value;
-  if (!Array.isArray(value)) throw new UsageError(`${name} must be a list of extensions or 'all' (got ${JSON.stringify(value)})`);
-  if (value.some((ext) => ext.trim() === '*')) throw new UsageError(`${name}: * stands alone for every file (in the library: extensions: 'all')`);
+  if (!Array.isArray(value)) throw new UsageError('IMGPUSH_USAGE', `${name} must be a list of extensions or 'all' (got ${JSON.stringify(value)})`);
+  if (value.some((ext) => ext.trim() === '*')) throw new UsageError('IMGPUSH_USAGE', `${name}: * stands alone for every file (in the library: extensions: 'all')`);
   if (value.length === 0 || value.some((ext) => ext.trim().replace(/^\./, '') === '')) {
-    throw new UsageError(`${name} needs a comma-separated list of extensions, e.g. jpg,png (or * for every file)`);
+    throw new UsageError('IMGPUSH_USAGE', `${name} needs a comma-separated list of extensions, e.g. jpg,png (or * for every file)`);
   }
   return value;
 }
 
 function checkExclude(patterns: readonly string[], name: string): readonly string[] {
-  if (patterns.some((pattern) => pattern.trim() === '')) throw new UsageError(`${name} needs a pattern, e.g. --exclude '*.tmp' (got an empty one)`);
+  if (patterns.some((pattern) => pattern.trim() === '')) throw new UsageError('IMGPUSH_USAGE', `${name} needs a pattern, e.g. --exclude '*.tmp' (got an empty one)`);
   return patterns;
 }
 
@@ -182,7 +182,7 @@ export const OPTIONS = {
   field: {
     flag: '--field <name>', default: 'image', parse: text, recorded: 'yes', group: 'target and body', commands: BOTH,
     validate: (value, name) => {
-      if (value === '') throw new UsageError(`${name} must not be empty`);
+      if (value === '') throw new UsageError('IMGPUSH_USAGE', `${name} must not be empty`);
       return value;
     },
     help: 'multipart field of the file',

@@ -21,11 +21,11 @@ function checkHeaders(pairs: Pairs, body: BodyMode): Record<string, string> {
   const headers: Record<string, string> = {};
   for (const [name, value] of pairs) {
     const lower = name.toLowerCase();
-    if (!HEADER_NAME.test(name)) throw new UsageError(`--header name ${JSON.stringify(name)} is not a valid HTTP header name`);
-    if (/[\r\n\0]/.test(value)) throw new UsageError(`--header ${name} must not hold line breaks`);
-    if (RESERVED_HEADERS.has(lower)) throw new UsageError(`--header ${name} cannot be set: imgpush frames the request itself`);
+    if (!HEADER_NAME.test(name)) throw new UsageError('IMGPUSH_USAGE', `--header name ${JSON.stringify(name)} is not a valid HTTP header name`);
+    if (/[\r\n\0]/.test(value)) throw new UsageError('IMGPUSH_USAGE', `--header ${name} must not hold line breaks`);
+    if (RESERVED_HEADERS.has(lower)) throw new UsageError('IMGPUSH_USAGE', `--header ${name} cannot be set: imgpush frames the request itself`);
     if (lower === 'content-type' && body === 'multipart') {
-      throw new UsageError('--header Content-Type cannot be set with --body multipart (the boundary is imgpush\'s); use --body raw');
+      throw new UsageError('IMGPUSH_USAGE', '--header Content-Type cannot be set with --body multipart (the boundary is imgpush\'s); use --body raw');
     }
     headers[lower] = value;
   }
@@ -40,13 +40,13 @@ function extensionSet(value: readonly string[] | 'all'): ReadonlySet<string> | n
 /** `--url`, once or more; with body v2, a server's base URL, under which the model's infer path goes. */
 function checkUrls(given: string | readonly string[] | undefined, model: string | undefined): UrlTemplate[] {
   const list = typeof given === 'string' ? [given] : given ?? [];
-  if (list.length === 0 || list.some((text) => typeof text !== 'string' || text === '')) throw new UsageError('--url is required (where to send the files)');
+  if (list.length === 0 || list.some((text) => typeof text !== 'string' || text === '')) throw new UsageError('IMGPUSH_USAGE', '--url is required (where to send the files)');
   const bare = list.find((text) => !SCHEME.test(text));
-  if (bare !== undefined) throw new UsageError(`--url must start with http:// or https:// (got ${JSON.stringify(bare)}): add http://, e.g. http://${bare}`, 'IMGPUSH_BAD_URL');
+  if (bare !== undefined) throw new UsageError('IMGPUSH_BAD_URL', `--url must start with http:// or https:// (got ${JSON.stringify(bare)}): add http://, e.g. http://${bare}`);
   const urls = list.map((text) => parseUrlTemplate(model === undefined ? text : inferUrl(text, model)));
-  if (model !== undefined && urls.some((url) => url.perFile)) throw new UsageError('--body v2 sends to the model\'s infer URL: --url cannot hold placeholders');
+  if (model !== undefined && urls.some((url) => url.perFile)) throw new UsageError('IMGPUSH_USAGE', '--body v2 sends to the model\'s infer URL: --url cannot hold placeholders');
   const origins = new Set(urls.map((url) => url.origin));
-  if (origins.size < urls.length) throw new UsageError('--url names the same server twice: give each server (scheme, host and port) once', 'IMGPUSH_BAD_URL');
+  if (origins.size < urls.length) throw new UsageError('IMGPUSH_BAD_URL', '--url names the same server twice: give each server (scheme, host and port) once');
   return urls;
 }
 
@@ -59,30 +59,30 @@ function inferUrl(text: string, model: string): string {
 
 /** Several files in one request need one multipart form (or v2 tensor), one URL for all, and one answer for all. */
 function checkGrouping(body: BodyMode, async: boolean, urls: readonly UrlTemplate[]): void {
-  if (body !== 'multipart' && body !== 'v2') throw new UsageError(`--files-per-request needs --body multipart: a ${body} body holds one file`);
-  if (async) throw new UsageError('--files-per-request cannot be used with --async: a job holds one file');
-  if (urls.some((url) => url.perFile)) throw new UsageError('--files-per-request cannot be used with placeholders in --url: the files of a request share one URL');
+  if (body !== 'multipart' && body !== 'v2') throw new UsageError('IMGPUSH_USAGE', `--files-per-request needs --body multipart: a ${body} body holds one file`);
+  if (async) throw new UsageError('IMGPUSH_USAGE', '--files-per-request cannot be used with --async: a job holds one file');
+  if (urls.some((url) => url.perFile)) throw new UsageError('IMGPUSH_USAGE', '--files-per-request cannot be used with placeholders in --url: the files of a request share one URL');
 }
 
 /** --model and --input-name, which --body v2 needs and nothing else takes. */
 function checkInference(body: BodyMode, { model, inputName, form }: PushOptions): { model: string | undefined; inputName: string | undefined } {
   if (body !== 'v2') {
-    if (model !== undefined || inputName !== undefined) throw new UsageError('--model and --input-name name the model of --body v2: add --body v2');
+    if (model !== undefined || inputName !== undefined) throw new UsageError('IMGPUSH_USAGE', '--model and --input-name name the model of --body v2: add --body v2');
     return { model: undefined, inputName: undefined };
   }
-  if (model === undefined || model === '') throw new UsageError('--body v2 needs --model: the name of the model to infer with, as the server knows it');
-  if (inputName === '') throw new UsageError('--input-name must not be empty');
-  if (toPairs(form).length > 0) throw new UsageError('--form adds multipart fields: --body v2 sends an inference request');
+  if (model === undefined || model === '') throw new UsageError('IMGPUSH_USAGE', '--body v2 needs --model: the name of the model to infer with, as the server knows it');
+  if (inputName === '') throw new UsageError('IMGPUSH_USAGE', '--input-name must not be empty');
+  if (toPairs(form).length > 0) throw new UsageError('IMGPUSH_USAGE', '--form adds multipart fields: --body v2 sends an inference request');
   return { model, inputName: inputName ?? DEFAULTS.inputName };
 }
 
 /** The JSON body's template, checked (--body json); undefined for the other bodies. */
 function checkTemplate(body: BodyMode, template: string | undefined, form: Pairs): JsonTemplate | undefined {
   if (body !== 'json') {
-    if (template !== undefined) throw new UsageError('--template is the body of --body json: add --body json');
+    if (template !== undefined) throw new UsageError('IMGPUSH_USAGE', '--template is the body of --body json: add --body json');
     return undefined;
   }
-  if (form.length > 0) throw new UsageError('--form adds multipart fields: with --body json, put them in --template');
+  if (form.length > 0) throw new UsageError('IMGPUSH_USAGE', '--form adds multipart fields: with --body json, put them in --template');
   return new JsonTemplate(template ?? DEFAULTS.template);
 }
 
@@ -91,7 +91,7 @@ function checkReencode({ resize, format, quality }: PushOptions): ReencodeSettin
   if (resize === undefined && format === undefined && quality === undefined) return undefined;
   const target = format === undefined ? undefined : check('format', format);
   if (quality !== undefined && target === undefined) {
-    throw new UsageError('--quality needs --format jpeg or --format webp (a format kept as it was is written at its default quality)');
+    throw new UsageError('IMGPUSH_USAGE', '--quality needs --format jpeg or --format webp (a format kept as it was is written at its default quality)');
   }
   return {
     resize: resize === undefined ? undefined : check('resize', resize),
@@ -107,7 +107,7 @@ function checkReencode({ resize, format, quality }: PushOptions): ReencodeSettin
 export function resolveOptions(options: PushOptions): ResolvedOptions {
   const inputs = options.inputs ?? [];
   if (inputs.length === 0 && options.listed === undefined) {
-    throw new UsageError('nothing to upload: name files, folders or glob patterns, or - to read paths from stdin', 'IMGPUSH_NO_INPUT');
+    throw new UsageError('IMGPUSH_NO_INPUT', 'nothing to upload: name files, folders or glob patterns, or - to read paths from stdin');
   }
   const method = check('method', options.method ?? DEFAULTS.method);
   const body = check('body', options.body ?? DEFAULTS.body);
@@ -120,7 +120,7 @@ export function resolveOptions(options: PushOptions): ResolvedOptions {
   const headerPairs = toPairs(options.headers);
   const headers = checkHeaders(headerPairs, body);
   if (options.token !== undefined) {
-    if (options.token === '' || /\s/.test(options.token)) throw new UsageError('--token must be one word with no spaces or line breaks');
+    if (options.token === '' || /\s/.test(options.token)) throw new UsageError('IMGPUSH_USAGE', '--token must be one word with no spaces or line breaks');
     headers.authorization = `Bearer ${options.token}`;
   }
   const chosen = check('concurrency', options.concurrency ?? DEFAULTS.concurrency);
@@ -131,12 +131,12 @@ export function resolveOptions(options: PushOptions): ResolvedOptions {
   const retries = check('retries', options.retries ?? DEFAULTS.retries);
   const retryMinDelayMs = check('retryMinDelayMs', options.retryMinDelayMs ?? DEFAULTS.retryMinDelayMs);
   const retryMaxDelayMs = check('retryMaxDelayMs', options.retryMaxDelayMs ?? DEFAULTS.retryMaxDelayMs);
-  if (retryMaxDelayMs < retryMinDelayMs) throw new UsageError('--retry-max-delay must not be shorter than --retry-min-delay');
+  if (retryMaxDelayMs < retryMinDelayMs) throw new UsageError('IMGPUSH_USAGE', '--retry-max-delay must not be shorter than --retry-min-delay');
   const extensions = extensionSet(check('extensions', options.extensions ?? IMAGE_EXTENSIONS));
   const filesPerRequest = check('filesPerRequest', options.filesPerRequest ?? DEFAULTS.filesPerRequest);
   if (filesPerRequest > 1) checkGrouping(body, options.async ?? false, urls);
   if ((options.cert === undefined) !== (options.key === undefined)) {
-    throw new UsageError('--cert and --key go together: give both the client certificate and its private key');
+    throw new UsageError('IMGPUSH_USAGE', '--cert and --key go together: give both the client certificate and its private key');
   }
   const tlsPath = (path: string | undefined): string | undefined => (path === undefined ? undefined : resolve(path));
   const given = options.proxy === undefined ? undefined : parseProxy(options.proxy, '--proxy');

@@ -24,10 +24,10 @@ export function parseProxy(value: string, source: string): Proxy {
   try {
     url = new URL(text);
   } catch {
-    throw new UsageError(`${source} is not a URL: expected http://host:port, or http://user:password@host:port`);
+    throw new UsageError('IMGPUSH_USAGE', `${source} is not a URL: expected http://host:port, or http://user:password@host:port`);
   }
   if (url.protocol !== 'http:' && url.protocol !== 'https:') {
-    throw new UsageError(`${source} must be an http:// or https:// proxy (got ${url.protocol}//…)`);
+    throw new UsageError('IMGPUSH_USAGE', `${source} must be an http:// or https:// proxy (got ${url.protocol}//…)`);
   }
   return { url: text, shown: url.origin, credentials: url.username !== '' || url.password !== '' };
 }

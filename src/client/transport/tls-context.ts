@@ -25,19 +25,19 @@ async function readText(flag: string, path: string): Promise<string> {
     return await readFile(path, 'utf8');
   } catch (error) {
     const { code } = error as NodeJS.ErrnoException;
-    throw new UsageError(`${flag} ${path} ${code === 'ENOENT' ? 'does not exist' : `cannot be read (${code})`}`, 'IMGPUSH_BAD_TLS_FILE');
+    throw new UsageError('IMGPUSH_BAD_TLS_FILE', `${flag} ${path} ${code === 'ENOENT' ? 'does not exist' : `cannot be read (${code})`}`);
   }
 }
 
 /** The PEM certificates of a file, each checked: a file that holds none would otherwise be ignored without a word. */
 async function readCertificates(flag: string, path: string): Promise<string[]> {
   const pems = (await readText(flag, path)).match(CERTIFICATE) ?? [];
-  if (pems.length === 0) throw new UsageError(`${flag} ${path} holds no PEM certificate (-----BEGIN CERTIFICATE-----)`, 'IMGPUSH_BAD_TLS_FILE');
+  if (pems.length === 0) throw new UsageError('IMGPUSH_BAD_TLS_FILE', `${flag} ${path} holds no PEM certificate (-----BEGIN CERTIFICATE-----)`);
   for (const pem of pems) {
     try {
       new X509Certificate(pem);
     } catch {
-      throw new UsageError(`${flag} ${path} holds a certificate that cannot be read`, 'IMGPUSH_BAD_TLS_FILE');
+      throw new UsageError('IMGPUSH_BAD_TLS_FILE', `${flag} ${path} holds a certificate that cannot be read`);
     }
   }
   return pems;
@@ -45,11 +45,11 @@ async function readCertificates(flag: string, path: string): Promise<string[]> {
 
 async function readKey(path: string): Promise<string> {
   const pem = await readText('--key', path);
-  if (/ENCRYPTED/.test(pem)) throw new UsageError(`--key ${path} is encrypted: imgpush needs the key without a passphrase`, 'IMGPUSH_BAD_TLS_FILE');
+  if (/ENCRYPTED/.test(pem)) throw new UsageError('IMGPUSH_BAD_TLS_FILE', `--key ${path} is encrypted: imgpush needs the key without a passphrase`);
   try {
     createPrivateKey(pem);
   } catch {
-    throw new UsageError(`--key ${path} is not a PEM private key`, 'IMGPUSH_BAD_TLS_FILE');
+    throw new UsageError('IMGPUSH_BAD_TLS_FILE', `--key ${path} is not a PEM private key`);
   }
   return pem;
 }
@@ -86,7 +86,7 @@ export async function loadTlsContext({ cacert, cert, key, insecure }: TlsFiles):
     } catch (error) {
       // Each file was read on its own above: what is left to fail is a key and certificate that do not pair.
       if (cert === undefined) throw error;
-      throw new UsageError(`--key ${key} is not the private key of --cert ${cert}`, 'IMGPUSH_BAD_TLS_FILE');
+      throw new UsageError('IMGPUSH_BAD_TLS_FILE', `--key ${key} is not the private key of --cert ${cert}`);
     }
   }
   return { secureContext, rejectUnauthorized: !insecure };

@@ -53,22 +53,22 @@ export function parseUrlTemplate(text: string): UrlTemplate {
   try {
     url = new URL(text.replace(/\{(\w+)\}/g, 'x'));
   } catch {
-    throw new UsageError(`--url ${JSON.stringify(text)} is not a valid URL (expected e.g. http://host:8000/predict)`, 'IMGPUSH_BAD_URL');
+    throw new UsageError('IMGPUSH_BAD_URL', `--url ${JSON.stringify(text)} is not a valid URL (expected e.g. http://host:8000/predict)`);
   }
   if (url.protocol !== 'http:' && url.protocol !== 'https:') {
-    throw new UsageError(`--url must start with http:// or https:// (got ${url.protocol})`, 'IMGPUSH_BAD_URL');
+    throw new UsageError('IMGPUSH_BAD_URL', `--url must start with http:// or https:// (got ${url.protocol})`);
   }
   if (url.username !== '' || url.password !== '') {
-    throw new UsageError('--url must not hold a user name or password: use --token or --header', 'IMGPUSH_BAD_URL');
+    throw new UsageError('IMGPUSH_BAD_URL', '--url must not hold a user name or password: use --token or --header');
   }
   const schemeEnd = text.indexOf('//') + 2;
   const pathStart = text.slice(schemeEnd).search(/[/?#]/);
   const rest = pathStart === -1 ? '/' : text.slice(schemeEnd + pathStart);
   if (pathStart !== -1 && text.slice(0, schemeEnd + pathStart).includes('{')) {
-    throw new UsageError('--url placeholders may stand in the path and query only, not in the host', 'IMGPUSH_BAD_URL');
+    throw new UsageError('IMGPUSH_BAD_URL', '--url placeholders may stand in the path and query only, not in the host');
   }
   if (/[\s\x00-\x1f]/.test(rest)) {
-    throw new UsageError('--url must not hold spaces or control characters: encode them (a space is %20)', 'IMGPUSH_BAD_URL');
+    throw new UsageError('IMGPUSH_BAD_URL', '--url must not hold spaces or control characters: encode them (a space is %20)');
   }
   const withoutFragment = rest.split('#')[0] as string;
   const path = withoutFragment.startsWith('/') ? withoutFragment : `/${withoutFragment}`;
@@ -82,7 +82,7 @@ function compilePath(path: string): (rel: string) => string {
   for (const match of path.matchAll(/\{(\w+)\}/g)) {
     const name = match[1] as string;
     if (!(PLACEHOLDERS as readonly string[]).includes(name)) {
-      throw new UsageError(`--url has an unknown placeholder {${name}}; known ones are ${PLACEHOLDERS.map((p) => `{${p}}`).join(', ')}`, 'IMGPUSH_BAD_URL');
+      throw new UsageError('IMGPUSH_BAD_URL', `--url has an unknown placeholder {${name}}; known ones are ${PLACEHOLDERS.map((p) => `{${p}}`).join(', ')}`);
     }
     literals.push(path.slice(last, match.index));
     fills.push(RENDER[name as Placeholder]);
