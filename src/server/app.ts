@@ -5,15 +5,15 @@ import { request } from 'undici';
 import multipart from '@fastify/multipart';
 import Fastify, { type FastifyInstance, type FastifyReply, type FastifyRequest } from 'fastify';
 import { HEADER_LENGTH, InferenceProtocolError } from '../shared/inference-protocol.js';
-import type { Batcher, BatcherOptions } from './batcher.js';
+import type { Batcher, BatcherOptions } from './inference/batcher.js';
 import { ServerError } from './errors.js';
 import { encodeInferAnswer, inferBodyLimit, MODEL_VERSION, modelMetadata, parseInferRequest, serverMetadata } from './inference-protocol.js';
 import type { ServerMetrics } from './metrics.js';
-import type { Model } from './model.js';
-import { allPredictions, DEFAULT_TOP_K, predict, type Prediction, type Upload } from './prediction.js';
+import type { Model } from './inference/model.js';
+import { allPredictions, DEFAULT_TOP_K, predict, type Prediction, type Upload } from './inference/prediction.js';
 import { RateLimiter } from './rate-limit.js';
-import { ResultCache } from './result-cache.js';
-import { JobStore, type Job } from './jobs.js';
+import { ResultCache } from './inference/result-cache.js';
+import { JobStore, type Job } from './jobs/job-store.js';
 
 export interface AppOptions {
   /** Largest image, in bytes (413 beyond). */

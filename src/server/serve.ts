@@ -1,9 +1,9 @@
 import type { AddressInfo } from 'node:net';
 import { buildApp, type AppOptions, type AppState } from './app.js';
-import { Batcher } from './batcher.js';
+import { Batcher } from './inference/batcher.js';
 import { ServerMetrics } from './metrics.js';
-import type { ModelOptions } from './model.js';
-import { startModelWorker } from './model-worker.js';
+import type { ModelOptions } from './inference/model.js';
+import { startModelWorker } from './inference/model-worker.js';
 
 export interface ServeOptions extends AppOptions, Omit<ModelOptions, 'log'> {
   readonly host: string;

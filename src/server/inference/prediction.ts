@@ -1,8 +1,8 @@
 import { createHash } from 'node:crypto';
-import { sniffImageType } from '../shared/image-type.js';
+import { sniffImageType } from '../../shared/image-type.js';
 import type { Batcher } from './batcher.js';
-import { ServerError } from './errors.js';
-import type { ServerMetrics } from './metrics.js';
+import { ServerError } from '../errors.js';
+import type { ServerMetrics } from '../metrics.js';
 import type { Model } from './model.js';
 import { prepareImage } from './preprocess.js';
 import type { ResultCache } from './result-cache.js';

@@ -1,4 +1,4 @@
-import { ServerError } from './errors.js';
+import { ServerError } from '../errors.js';
 
 export interface BatcherOptions {
   /** Run as soon as this many inputs wait. */

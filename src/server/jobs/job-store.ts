@@ -1,5 +1,5 @@
 import { randomUUID } from 'node:crypto';
-import { ServerError } from './errors.js';
+import { ServerError } from '../errors.js';
 
 export type JobStatus = 'queued' | 'running' | 'done' | 'failed';
 

@@ -1,5 +1,5 @@
 import { Worker } from 'node:worker_threads';
-import { ImgpushError, UsageError } from '../shared/errors.js';
+import { ImgpushError, UsageError } from '../../shared/errors.js';
 import type { ModelInfo, WorkerReply, WorkerRequest } from './inference-worker.js';
 import type { Model, ModelOptions } from './model.js';
 

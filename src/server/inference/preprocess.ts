@@ -1,5 +1,5 @@
 import sharp from 'sharp';
-import { ServerError } from './errors.js';
+import { ServerError } from '../errors.js';
 
 /** How a model wants its images: a square of `size`, channels scaled to 0–1 then (x − mean) / std. */
 export interface ImageSpec {
