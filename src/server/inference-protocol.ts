@@ -142,14 +142,14 @@ function requestImages(inputs: unknown, binary: Buffer, limits: InferLimits): Bu
   if (input.datatype !== 'BYTES') fail(`input "${INPUT_NAME}" has datatype ${JSON.stringify(input.datatype)}: it takes BYTES, one encoded image per element`);
   const count = imageCount(input.shape);
   if (count === 0) fail(`input "${INPUT_NAME}" holds no image`);
-  if (count > limits.maxFiles) throw new ServerError(413, 'IMGPUSH_TOO_MANY_FILES', `the request holds ${count} images, over --max-files ${limits.maxFiles}`);
+  if (count > limits.maxFiles) throw new ServerError('IMGPUSH_TOO_MANY_FILES', `the request holds ${count} images, over --max-files ${limits.maxFiles}`);
   const size = optionalRecord(input.parameters, `input "${INPUT_NAME}" parameters`).binary_data_size;
   if (size !== undefined && input.data !== undefined) fail(`input "${INPUT_NAME}" has both "data" and binary_data_size: send one`);
   if (size === undefined && binary.length > 0) fail(`${binary.length} bytes follow the JSON header but no input says binary_data_size`);
   const images = size === undefined ? imagesFromJson(input.data) : imagesFromBinary(size, binary);
   if (images.length !== count) fail(`input "${INPUT_NAME}" has shape ${JSON.stringify(input.shape)} but its data holds ${images.length} images`);
   images.forEach((image, i) => {
-    if (image.length > limits.maxFileSize) throw new ServerError(413, 'IMGPUSH_FILE_TOO_LARGE', `input image ${i} is ${image.length} bytes, over --max-file-size ${limits.maxFileSize}`);
+    if (image.length > limits.maxFileSize) throw new ServerError('IMGPUSH_FILE_TOO_LARGE', `input image ${i} is ${image.length} bytes, over --max-file-size ${limits.maxFileSize}`);
   });
   return images;
 }

@@ -1,9 +1,10 @@
 import type { AddressInfo } from 'node:net';
-import { buildApp, type AppOptions, type AppState } from './app.js';
+import { buildApp, type AppOptions } from './app.js';
 import { Batcher } from './inference/batcher.js';
 import { ServerMetrics } from './metrics.js';
 import type { ModelOptions } from './inference/model.js';
 import { startModelWorker } from './inference/model-worker.js';
+import type { AppState } from './state.js';
 
 export interface ServeOptions extends AppOptions, Omit<ModelOptions, 'log'> {
   readonly host: string;

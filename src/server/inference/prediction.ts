@@ -51,9 +51,9 @@ function ranked(output: Float32Array, labels: readonly string[], k: number): Arr
  * comes through here, so batching, the cache and the metrics see them all.
  */
 export async function predict(upload: Upload, predictor: Predictor, cache: ResultCache, k: number): Promise<Prediction> {
-  if (upload.bytes.length === 0) throw new ServerError(400, 'IMGPUSH_EMPTY_FILE', `${upload.name} is empty`);
+  if (upload.bytes.length === 0) throw new ServerError('IMGPUSH_EMPTY_FILE', `${upload.name} is empty`);
   if (sniffImageType(upload.bytes) === undefined) {
-    throw new ServerError(415, 'IMGPUSH_NOT_AN_IMAGE', `${upload.name} is not an image (its first bytes match no JPEG, PNG, GIF, WebP, BMP, TIFF, AVIF or HEIC)`);
+    throw new ServerError('IMGPUSH_NOT_AN_IMAGE', `${upload.name} is not an image (its first bytes match no JPEG, PNG, GIF, WebP, BMP, TIFF, AVIF or HEIC)`);
   }
   const { metrics, model } = predictor;
   metrics.uploadBytes.inc(upload.bytes.length);

@@ -34,7 +34,7 @@ export async function prepareImage(bytes: Buffer, spec: ImageSpec, name: string)
     height = metadata.height ?? 0;
     pixels = await image.removeAlpha().toColourspace('srgb').resize(spec.size, spec.size, { fit: 'fill' }).raw().toBuffer();
   } catch (error) {
-    throw new ServerError(422, 'IMGPUSH_UNDECODABLE', `${name} does not decode: ${(error as Error).message}`);
+    throw new ServerError('IMGPUSH_UNDECODABLE', `${name} does not decode: ${(error as Error).message}`);
   }
   const plane = spec.size * spec.size;
   const input = new Float32Array(3 * plane);

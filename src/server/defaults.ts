@@ -1,0 +1,30 @@
+/**
+ * The reference server's defaults, in one place: `imgpush serve` takes its
+ * flags' defaults and help from here, and the server falls back on them.
+ * Plain constants only: the CLI imports this for --help, which must not
+ * load fastify, sharp or onnxruntime-node.
+ */
+export const SERVER_DEFAULTS = {
+  model: 'builtin:colors',
+  device: 'auto',
+  host: '127.0.0.1',
+  port: 8000,
+  /** Run a batch once this many images wait… */
+  maxBatch: 16,
+  /** …or once the oldest has waited this long. */
+  batchDelayMs: 2,
+  /** Decoded images waiting for a batch. */
+  queueLimit: 256,
+  batchConcurrency: 1,
+  maxFileSize: 25 * 1024 ** 2,
+  maxFiles: 64,
+  cacheSize: 10_000,
+  requestTimeoutMs: 120_000,
+  headerTimeoutMs: 10_000,
+  jobTtlMs: 60 * 60_000,
+  maxJobs: 10_000,
+  logLevel: 'info',
+} as const;
+
+/** A job's callback: tries, the wait before the second (doubling after), and how long one try may take. */
+export const CALLBACK_DELIVERY = { attempts: 3, firstDelayMs: 500, timeoutMs: 10_000 } as const;

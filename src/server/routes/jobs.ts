@@ -1,0 +1,47 @@
+import type { FastifyPluginAsync } from 'fastify';
+import { ServerError } from '../errors.js';
+import { allPredictions, predict } from '../inference/prediction.js';
+import type { ResultCache } from '../inference/result-cache.js';
+import { callbackUrl, deliverCallback } from '../jobs/callback.js';
+import type { JobStore } from '../jobs/job-store.js';
+import { assertReady, type AppState } from '../state.js';
+import { readRequest, topK } from '../uploads.js';
+
+export interface JobRoutesOptions {
+  readonly state: AppState;
+  readonly cache: ResultCache;
+  readonly jobs: JobStore;
+  /** Hosts a callback_url may name besides loopback ones. */
+  readonly allowCallbackHosts: readonly string[];
+}
+
+/** POST /v1/jobs (202 at once, the prediction runs after) and GET /v1/jobs/{id}. */
+export const jobRoutes: FastifyPluginAsync<JobRoutesOptions> = async (app, { state, cache, jobs, allowCallbackHosts }) => {
+  app.post('/v1/jobs', async (request, reply) => {
+    assertReady(state);
+    const k = topK(request.query);
+    const { uploads, fields } = await readRequest(request);
+    const callback = callbackUrl(fields.callback_url, allowCallbackHosts);
+    const job = jobs.create();
+    // Not awaited: the client has its answer (202) while the job runs.
+    void (async () => {
+      job.status = 'running';
+      try {
+        jobs.finish(job, { result: { model: state.model.name, results: await allPredictions(uploads.map((upload) => predict(upload, state, cache, k))) } });
+      } catch (error) {
+        const { code, message } = error as { code?: string; message: string };
+        jobs.finish(job, { error: { code: code ?? 'IMGPUSH_SERVER_ERROR', message } });
+      }
+      if (callback !== undefined) await deliverCallback(callback, job, (line) => request.log.warn(line));
+    })();
+    void reply.code(202).header('location', `/v1/jobs/${job.id}`);
+    return { id: job.id, status: job.status };
+  });
+
+  app.get('/v1/jobs/:id', async (request) => {
+    const { id } = request.params as { id: string };
+    const job = jobs.get(id);
+    if (job === undefined) throw new ServerError('IMGPUSH_NO_SUCH_JOB', `job ${id} does not exist: it never did, or its result was kept for --job-ttl and is gone`);
+    return job;
+  });
+};
