@@ -1,13 +1,15 @@
-import { timingSafeEqual } from 'node:crypto';
 import { createServer } from 'node:http';
 import multipart from '@fastify/multipart';
 import Fastify, { type FastifyInstance } from 'fastify';
+import { Admission } from './admission.js';
 import { SERVER_DEFAULTS } from './defaults.js';
-import { errorAnswer, sendError, ServerError } from './errors.js';
+import { errorAnswer, sendError } from './errors.js';
+import { addBodyAdmission, addRateLimit, addRequestMetrics, addToken, clientErrorHandler } from './hooks.js';
 import type { BatcherOptions } from './inference/batcher.js';
+import { Predictor } from './inference/prediction.js';
+import { ImageDecoder } from './inference/preprocess.js';
 import { ResultCache } from './inference/result-cache.js';
 import { JobStore } from './jobs/job-store.js';
-import { RateLimiter } from './rate-limit.js';
 import { healthRoutes } from './routes/health.js';
 import { jobRoutes } from './routes/jobs.js';
 import { metricsRoutes } from './routes/metrics.js';
@@ -40,44 +42,29 @@ export interface AppOptions {
   readonly maxJobs?: number;
   /** Hosts a job's callback_url may name besides loopback ones. */
   readonly allowCallbackHosts?: readonly string[];
+  /** Any request's body, every route (413 beyond). */
+  readonly maxBodySize?: number;
+  /** Bytes of bodies read or held at once (429 beyond). */
+  readonly maxBodyBytesInFlight?: number;
+  /** Width × height from an image's header (422 beyond, not decoded). */
+  readonly maxPixels?: number;
+  readonly decodeTimeoutMs?: number;
+  /** Decodes at once. */
+  readonly maxDecodes?: number;
 }
 
-/** Whether an Authorization header carries the token, compared in constant time. */
-function bearerMatches(header: string | undefined, token: Buffer): boolean {
-  const given = Buffer.from(/^Bearer (.+)$/i.exec(header ?? '')?.[1] ?? '');
-  return given.length === token.length && timingSafeEqual(given, token);
-}
-
-function isPredictionRoute(method: string, url: string): boolean {
-  return method === 'POST' && (url.startsWith('/v1/') || url.startsWith('/v2/models/'));
-}
-
-/** The hooks every route goes through: --rate-limit, --token, and the request metrics. */
-function addGuards(app: FastifyInstance, options: AppOptions, state: AppState): void {
-  const { rateLimit } = options;
-  if (rateLimit !== undefined) {
-    const limiter = new RateLimiter(rateLimit);
-    app.addHook('onRequest', async (request) => {
-      if (!isPredictionRoute(request.method, request.url)) return;
-      const wait = limiter.take(request.ip);
-      if (wait > 0) throw new ServerError('IMGPUSH_RATE_LIMITED', `more than ${rateLimit} requests a second from ${request.ip} (--rate-limit)`, Math.ceil(wait));
-    });
-  }
-  const token = options.token === undefined ? undefined : Buffer.from(options.token);
-  if (token !== undefined) {
-    app.addHook('onRequest', async (request, reply) => {
-      if (request.url.startsWith('/v2/health/')) return;
-      if (bearerMatches(request.headers.authorization, token)) return;
-      void reply.header('www-authenticate', 'Bearer');
-      throw new ServerError('IMGPUSH_UNAUTHORIZED', 'a missing or wrong token: send Authorization: Bearer <token>');
-    });
-  }
-  const { metrics } = state;
-  app.addHook('onResponse', async (request, reply) => {
-    const route = request.routeOptions.url ?? 'unmatched';
-    metrics.requests.inc({ route, status: String(reply.statusCode) });
-    metrics.requestSeconds.observe({ route }, reply.elapsedTime / 1000);
-  });
+/** The options with every default filled in from defaults.ts. */
+function limitsOf(options: AppOptions) {
+  const requestTimeout = options.requestTimeoutMs ?? SERVER_DEFAULTS.requestTimeoutMs;
+  return {
+    requestTimeout,
+    headersTimeout: Math.min(options.headerTimeoutMs ?? SERVER_DEFAULTS.headerTimeoutMs, requestTimeout),
+    maxBodySize: options.maxBodySize ?? SERVER_DEFAULTS.maxBodySize,
+    maxBodyBytesInFlight: options.maxBodyBytesInFlight ?? SERVER_DEFAULTS.maxBodyBytesInFlight,
+    maxPixels: options.maxPixels ?? SERVER_DEFAULTS.maxPixels,
+    decodeTimeoutMs: options.decodeTimeoutMs ?? SERVER_DEFAULTS.decodeTimeoutMs,
+    maxDecodes: options.maxDecodes ?? SERVER_DEFAULTS.maxDecodes,
+  };
 }
 
 /**
@@ -87,31 +74,40 @@ function addGuards(app: FastifyInstance, options: AppOptions, state: AppState): 
  * the protocol's `{error: message}` is the rule.
  */
 export function buildApp(options: AppOptions, state: AppState): FastifyInstance {
-  const requestTimeout = options.requestTimeoutMs ?? SERVER_DEFAULTS.requestTimeoutMs;
-  const headersTimeout = Math.min(options.headerTimeoutMs ?? SERVER_DEFAULTS.headerTimeoutMs, requestTimeout);
+  const { requestTimeout, headersTimeout, maxBodySize, maxBodyBytesInFlight, maxPixels, decodeTimeoutMs, maxDecodes } = limitsOf(options);
+  const { metrics } = state;
   const app = Fastify({
     logger: options.logLevel === undefined || options.logLevel === 'silent' ? false : { level: options.logLevel },
-    bodyLimit: options.maxFileSize,
+    bodyLimit: Math.min(options.maxFileSize, maxBodySize),
     requestTimeout,
+    // Shutting down, the routes answer 503 in the server's own error shape (state.shuttingDown), not Fastify's.
+    return503OnClosing: false,
+    clientErrorHandler: clientErrorHandler(metrics),
     // Node checks these timeouts only every connectionsCheckingInterval (30 s by default): check often enough to mean them.
     serverFactory: (handler) => createServer({ requestTimeout, headersTimeout, connectionsCheckingInterval: Math.min(1000, headersTimeout) }, handler),
   });
   if (options.maxConnections !== undefined) app.server.maxConnections = options.maxConnections;
-  addGuards(app, options, state);
+  const admission = new Admission({ maxImages: options.batching.queueLimit, maxBodyBytes: maxBodyBytesInFlight });
+  addBodyAdmission(app, admission, maxBodySize);
+  if (options.rateLimit !== undefined) addRateLimit(app, options.rateLimit);
+  if (options.token !== undefined) addToken(app, options.token);
+  addRequestMetrics(app, metrics);
   void app.register(multipart, { limits: { fileSize: options.maxFileSize, files: options.maxFiles, fields: 100, fieldSize: 64 * 1024, parts: options.maxFiles + 100 } });
   for (const type of [/^image\//, 'application/octet-stream']) {
-    app.addContentTypeParser(type, { parseAs: 'buffer', bodyLimit: options.maxFileSize }, (_request, body, done) => done(null, body));
+    app.addContentTypeParser(type, { parseAs: 'buffer', bodyLimit: Math.min(options.maxFileSize, maxBodySize) }, (_request, body, done) => done(null, body));
   }
 
-  const cache = new ResultCache(options.cacheSize);
+  const decoder = new ImageDecoder({ maxPixels, timeoutMs: decodeTimeoutMs, concurrency: maxDecodes });
+  const predictor = new Predictor(state, { cache: new ResultCache(options.cacheSize), decoder, admission });
   const jobs = new JobStore(options.jobTtlMs ?? SERVER_DEFAULTS.jobTtlMs, options.maxJobs ?? SERVER_DEFAULTS.maxJobs);
+  const uploadLimits = { maxBodySize };
   void app.register(healthRoutes, { state });
-  void app.register(metricsRoutes, { state });
-  void app.register(predictRoutes, { state, cache, batching: options.batching });
-  void app.register(jobRoutes, { state, cache, jobs, allowCallbackHosts: options.allowCallbackHosts ?? [] });
-  void app.register(v2Routes, { prefix: '/v2', state, cache, limits: options });
+  void app.register(metricsRoutes, { state, admission });
+  void app.register(predictRoutes, { state, predictor, uploadLimits, batching: options.batching });
+  void app.register(jobRoutes, { state, predictor, uploadLimits, jobs, allowCallbackHosts: options.allowCallbackHosts ?? [] });
+  void app.register(v2Routes, { prefix: '/v2', state, predictor, limits: { maxFiles: options.maxFiles, maxFileSize: options.maxFileSize, maxBodySize } });
 
-  app.setNotFoundHandler((request, reply) => sendError(reply, { status: 404, code: 'IMGPUSH_NOT_FOUND', message: `no route ${request.method} ${request.url}` }));
+  app.setNotFoundHandler((request, reply) => sendError(reply, { status: 404, code: 'IMGPUSH_NOT_FOUND', message: `no route ${request.method} ${request.url.slice(0, 200)}` }));
   app.setErrorHandler((error, _request, reply) => sendError(reply, errorAnswer(error)));
   return app;
 }

@@ -13,11 +13,20 @@ export const SERVER_DEFAULTS = {
   maxBatch: 16,
   /** …or once the oldest has waited this long. */
   batchDelayMs: 2,
-  /** Decoded images waiting for a batch. */
+  /** Images accepted and not yet answered, decoded or not: beyond, 429 with Retry-After. */
   queueLimit: 256,
   batchConcurrency: 1,
   maxFileSize: 25 * 1024 ** 2,
   maxFiles: 64,
+  /** Any request's body, on every route: Triton's --http-max-input-size default. */
+  maxBodySize: 64 * 1024 ** 2,
+  /** Bytes of bodies being read or held at once, by their Content-Length. */
+  maxBodyBytesInFlight: 256 * 1024 ** 2,
+  /** Width × height from an image's header: an 8K frame (33 M) and most camera photos (36 M) fit; a 10000×10000 bomb does not. */
+  maxPixels: 40_000_000,
+  decodeTimeoutMs: 5_000,
+  /** libuv's pool has 4 threads unless UV_THREADPOOL_SIZE says otherwise: one stays free for file I/O and DNS. */
+  maxDecodes: 3,
   cacheSize: 10_000,
   requestTimeoutMs: 120_000,
   headerTimeoutMs: 10_000,

@@ -35,15 +35,19 @@ export function errorAnswer(error: unknown): ErrorAnswer {
   return { status: clientStatus, code: code ?? 'IMGPUSH_SERVER_ERROR', message: clientStatus === 500 ? `internal error: ${message}` : message };
 }
 
+/** JSON as bytes, so that Fastify leaves the type as it is: `application/json`, no charset parameter. */
+function sendJson(reply: FastifyReply, status: number, body: unknown, retryAfterSeconds: number | undefined): void {
+  if (retryAfterSeconds !== undefined) void reply.header('retry-after', String(retryAfterSeconds));
+  void reply.code(status).type('application/json').send(Buffer.from(JSON.stringify(body)));
+}
+
 /** The error body everywhere but /v2: `{"error": {"code", "message"}}`. */
 export function sendError(reply: FastifyReply, { status, code, message, retryAfterSeconds }: ErrorAnswer): void {
-  if (retryAfterSeconds !== undefined) void reply.header('retry-after', String(retryAfterSeconds));
-  void reply.code(status).send({ error: { code, message } });
+  sendJson(reply, status, { error: { code, message } }, retryAfterSeconds);
 }
 
 /** The v2 protocol's error body is `{"error": message}`; the code rides along for clients that match on it. */
 export function sendV2Error(reply: FastifyReply, { status, code, message, retryAfterSeconds }: ErrorAnswer): void {
-  if (retryAfterSeconds !== undefined) void reply.header('retry-after', String(retryAfterSeconds));
   // The protocol answers every bad request 400: not an image (415) and undecodable (422) included; the message says which.
-  void reply.code(status === 415 || status === 422 ? 400 : status).send({ error: message, code });
+  sendJson(reply, status === 415 || status === 422 ? 400 : status, { error: message, code }, retryAfterSeconds);
 }

@@ -1,10 +1,11 @@
 import { createHash } from 'node:crypto';
 import { sniffImageType } from '../../shared/image-type.js';
-import type { Batcher } from './batcher.js';
+import type { Admission } from '../admission.js';
 import { ServerError } from '../errors.js';
 import type { ServerMetrics } from '../metrics.js';
+import type { Batcher } from './batcher.js';
 import type { Model } from './model.js';
-import { prepareImage } from './preprocess.js';
+import type { ImageDecoder } from './preprocess.js';
 import type { ResultCache } from './result-cache.js';
 
 /** Labels per image when a request names no count. */
@@ -16,10 +17,10 @@ export interface Upload {
   readonly bytes: Buffer;
 }
 
-/** What predicting needs of the server: a loaded model, its batcher, the metrics to count in. */
-export interface Predictor {
-  readonly model: Model;
-  readonly batcher: Batcher;
+/** What predicting reads of the server at each call: the model and its batcher once loaded, the metrics to count in. */
+export interface Serving {
+  readonly model: Model | undefined;
+  readonly batcher: Batcher | undefined;
   readonly metrics: ServerMetrics;
 }
 
@@ -46,38 +47,65 @@ function ranked(output: Float32Array, labels: readonly string[], k: number): Arr
 }
 
 /**
- * One image, from its bytes to its labels: sniffed, looked up in the cache,
- * else decoded off the loop, batched, ranked. Every route that predicts
- * comes through here, so batching, the cache and the metrics see them all.
+ * One image, from its bytes to its labels: admitted, sniffed, looked up in
+ * the cache, else decoded off the loop, batched, ranked. Every route that
+ * predicts comes through here, so admission, batching, the cache and the
+ * metrics see them all.
  */
-export async function predict(upload: Upload, predictor: Predictor, cache: ResultCache, k: number): Promise<Prediction> {
-  if (upload.bytes.length === 0) throw new ServerError('IMGPUSH_EMPTY_FILE', `${upload.name} is empty`);
-  if (sniffImageType(upload.bytes) === undefined) {
-    throw new ServerError('IMGPUSH_NOT_AN_IMAGE', `${upload.name} is not an image (its first bytes match no JPEG, PNG, GIF, WebP, BMP, TIFF, AVIF or HEIC)`);
+export class Predictor {
+  readonly #serving: Serving;
+  readonly #cache: ResultCache;
+  readonly #decoder: ImageDecoder;
+  readonly #admission: Admission;
+
+  constructor(serving: Serving, parts: { cache: ResultCache; decoder: ImageDecoder; admission: Admission }) {
+    this.#serving = serving;
+    this.#cache = parts.cache;
+    this.#decoder = parts.decoder;
+    this.#admission = parts.admission;
   }
-  const { metrics, model } = predictor;
-  metrics.uploadBytes.inc(upload.bytes.length);
-  const sha256 = createHash('sha256').update(upload.bytes).digest('hex');
-  const base = { name: upload.name, sha256, size: upload.bytes.length };
-  const hit = cache.get(sha256);
-  metrics.cache.inc({ result: hit === undefined ? 'miss' : 'hit' });
-  if (hit !== undefined) {
-    return { ...base, width: hit.width, height: hit.height, top: ranked(hit.output, model.labels, k), cache: true, timings: { decodeMs: 0, queueMs: 0, inferenceMs: 0, batchSize: 0 } };
+
+  async predict(upload: Upload, k: number): Promise<Prediction> {
+    this.#admission.takeImage();
+    try {
+      return await this.#predict(upload, k);
+    } finally {
+      this.#admission.releaseImage();
+    }
   }
-  const prepared = await prepareImage(upload.bytes, model.image, upload.name);
-  metrics.imagesDecoded.inc();
-  metrics.decodeSeconds.observe(prepared.decodeMs / 1000);
-  const result = await predictor.batcher.submit(prepared.input);
-  metrics.queueSeconds.observe(result.queueMs / 1000);
-  cache.set(sha256, { output: result.output, width: prepared.width, height: prepared.height });
-  return {
-    ...base,
-    width: prepared.width,
-    height: prepared.height,
-    top: ranked(result.output, model.labels, k),
-    cache: false,
-    timings: { decodeMs: round(prepared.decodeMs), queueMs: round(result.queueMs), inferenceMs: round(result.inferenceMs), batchSize: result.batchSize },
-  };
+
+  async #predict(upload: Upload, k: number): Promise<Prediction> {
+    const { model, batcher, metrics } = this.#serving;
+    if (model === undefined || batcher === undefined) throw new ServerError('IMGPUSH_NOT_READY', 'the model is still loading', 1);
+    if (upload.bytes.length === 0) throw new ServerError('IMGPUSH_EMPTY_FILE', `${upload.name} is empty`);
+    const type = sniffImageType(upload.bytes);
+    if (type === undefined) {
+      throw new ServerError('IMGPUSH_NOT_AN_IMAGE', `${upload.name} is not an image (its first bytes match no JPEG, PNG, GIF, WebP, BMP, TIFF, AVIF or HEIC)`);
+    }
+    this.#decoder.assertDecodable(type, upload.name);
+    metrics.uploadBytes.inc(upload.bytes.length);
+    const sha256 = createHash('sha256').update(upload.bytes).digest('hex');
+    const base = { name: upload.name, sha256, size: upload.bytes.length };
+    const hit = this.#cache.get(sha256);
+    metrics.cache.inc({ result: hit === undefined ? 'miss' : 'hit' });
+    if (hit !== undefined) {
+      return { ...base, width: hit.width, height: hit.height, top: ranked(hit.output, model.labels, k), cache: true, timings: { decodeMs: 0, queueMs: 0, inferenceMs: 0, batchSize: 0 } };
+    }
+    const prepared = await this.#decoder.prepare(upload.bytes, type, model.image, upload.name);
+    metrics.imagesDecoded.inc();
+    metrics.decodeSeconds.observe(prepared.decodeMs / 1000);
+    const result = await batcher.submit(prepared.input);
+    metrics.queueSeconds.observe(result.queueMs / 1000);
+    this.#cache.set(sha256, { output: result.output, width: prepared.width, height: prepared.height });
+    return {
+      ...base,
+      width: prepared.width,
+      height: prepared.height,
+      top: ranked(result.output, model.labels, k),
+      cache: false,
+      timings: { decodeMs: round(prepared.decodeMs), queueMs: round(result.queueMs), inferenceMs: round(result.inferenceMs), batchSize: result.batchSize },
+    };
+  }
 }
 
 /** Every prediction settled (none outlives its request or job), then the first failure thrown, else all the results. */

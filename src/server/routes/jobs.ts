@@ -1,33 +1,33 @@
 import type { FastifyPluginAsync } from 'fastify';
 import { ServerError } from '../errors.js';
-import { allPredictions, predict } from '../inference/prediction.js';
-import type { ResultCache } from '../inference/result-cache.js';
+import { allPredictions, type Predictor } from '../inference/prediction.js';
 import { callbackUrl, deliverCallback } from '../jobs/callback.js';
 import type { JobStore } from '../jobs/job-store.js';
 import { assertReady, type AppState } from '../state.js';
-import { readRequest, topK } from '../uploads.js';
+import { readRequest, topK, type UploadLimits } from '../uploads.js';
 
 export interface JobRoutesOptions {
   readonly state: AppState;
-  readonly cache: ResultCache;
+  readonly predictor: Predictor;
+  readonly uploadLimits: UploadLimits;
   readonly jobs: JobStore;
   /** Hosts a callback_url may name besides loopback ones. */
   readonly allowCallbackHosts: readonly string[];
 }
 
 /** POST /v1/jobs (202 at once, the prediction runs after) and GET /v1/jobs/{id}. */
-export const jobRoutes: FastifyPluginAsync<JobRoutesOptions> = async (app, { state, cache, jobs, allowCallbackHosts }) => {
+export const jobRoutes: FastifyPluginAsync<JobRoutesOptions> = async (app, { state, predictor, uploadLimits, jobs, allowCallbackHosts }) => {
   app.post('/v1/jobs', async (request, reply) => {
     assertReady(state);
     const k = topK(request.query);
-    const { uploads, fields } = await readRequest(request);
+    const { uploads, fields } = await readRequest(request, uploadLimits);
     const callback = callbackUrl(fields.callback_url, allowCallbackHosts);
     const job = jobs.create();
     // Not awaited: the client has its answer (202) while the job runs.
     void (async () => {
       job.status = 'running';
       try {
-        jobs.finish(job, { result: { model: state.model.name, results: await allPredictions(uploads.map((upload) => predict(upload, state, cache, k))) } });
+        jobs.finish(job, { result: { model: state.model.name, results: await allPredictions(uploads.map((upload) => predictor.predict(upload, k))) } });
       } catch (error) {
         const { code, message } = error as { code?: string; message: string };
         jobs.finish(job, { error: { code: code ?? 'IMGPUSH_SERVER_ERROR', message } });

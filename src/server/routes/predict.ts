@@ -1,25 +1,25 @@
 import type { FastifyPluginAsync } from 'fastify';
 import { ServerError } from '../errors.js';
 import type { BatcherOptions } from '../inference/batcher.js';
-import { allPredictions, predict, type Prediction } from '../inference/prediction.js';
-import type { ResultCache } from '../inference/result-cache.js';
+import { allPredictions, type Prediction, type Predictor } from '../inference/prediction.js';
 import { assertReady, type AppState } from '../state.js';
-import { topK, uploadsOf } from '../uploads.js';
+import { topK, uploadsOf, type UploadLimits } from '../uploads.js';
 
 export interface PredictRoutesOptions {
   readonly state: AppState;
-  readonly cache: ResultCache;
+  readonly predictor: Predictor;
+  readonly uploadLimits: UploadLimits;
   readonly batching: BatcherOptions;
 }
 
 /** POST /v1/predict (images in, labels out, in one request) and GET /v1/models. */
-export const predictRoutes: FastifyPluginAsync<PredictRoutesOptions> = async (app, { state, cache, batching }) => {
+export const predictRoutes: FastifyPluginAsync<PredictRoutesOptions> = async (app, { state, predictor, uploadLimits, batching }) => {
   app.post('/v1/predict', async (request, reply) => {
     assertReady(state);
     const k = topK(request.query);
     const pending: Array<Promise<Prediction>> = [];
-    for await (const upload of uploadsOf(request)) {
-      const prediction = predict(upload, state, cache, k);
+    for await (const upload of uploadsOf(request, uploadLimits)) {
+      const prediction = predictor.predict(upload, k);
       // Handled below, after every part is read; until then a rejection must not count as unhandled (it would end the process).
       prediction.catch(() => {});
       pending.push(prediction);

@@ -1,15 +1,14 @@
 import type { FastifyPluginAsync } from 'fastify';
-import { HEADER_LENGTH } from '../../shared/inference-protocol.js';
+import { HEADER_LENGTH, InferenceProtocolError } from '../../shared/inference-protocol.js';
 import { errorAnswer, sendV2Error, ServerError } from '../errors.js';
 import type { Model } from '../inference/model.js';
-import { allPredictions, DEFAULT_TOP_K, predict } from '../inference/prediction.js';
-import type { ResultCache } from '../inference/result-cache.js';
-import { encodeInferAnswer, inferBodyLimit, MODEL_VERSION, modelMetadata, parseInferRequest, serverMetadata, type InferLimits } from '../inference-protocol.js';
+import { allPredictions, DEFAULT_TOP_K, type Predictor } from '../inference/prediction.js';
+import { encodeInferAnswer, inferBodyLimit, MODEL_VERSION, modelMetadata, parseInferRequest, serverMetadata, type InferCall, type InferLimits } from '../inference-protocol.js';
 import { assertReady, isReady, type AppState } from '../state.js';
 
 export interface V2RoutesOptions {
   readonly state: AppState;
-  readonly cache: ResultCache;
+  readonly predictor: Predictor;
   readonly limits: InferLimits;
 }
 
@@ -22,17 +21,26 @@ function assertNamed(model: Model, params: unknown): void {
   }
 }
 
+/** The request checked; whatever a client sends answers 400 (or a limit's 413), never a 500 from a value the checks did not foresee. */
+function parseCall(body: unknown, headerLength: string | string[] | undefined, limits: InferLimits): InferCall {
+  try {
+    return parseInferRequest(body, headerLength, limits);
+  } catch (error) {
+    if (error instanceof InferenceProtocolError || error instanceof ServerError) throw error;
+    throw new InferenceProtocolError(`the inference request does not check out: ${(error as Error).message}`);
+  }
+}
+
 /**
  * The Open Inference Protocol (KServe v2 / Triton) under /v2, in a context
  * of its own: its own error body, and every body read as bytes.
  */
-export const v2Routes: FastifyPluginAsync<V2RoutesOptions> = async (v2, { state, cache, limits }) => {
+export const v2Routes: FastifyPluginAsync<V2RoutesOptions> = async (v2, { state, predictor, limits }) => {
   // A binary-extension body is JSON followed by tensor data, under whatever Content-Type a client picks: no parser of a type would take it.
   v2.removeAllContentTypeParsers();
   v2.addContentTypeParser('*', { parseAs: 'buffer' }, (_request, body, done) => done(null, body));
-  const bodyLimit = inferBodyLimit(limits);
-  const tooLarge = new ServerError('IMGPUSH_BODY_TOO_LARGE',
-    `the body is over ${bodyLimit} bytes, what --max-files ${limits.maxFiles} images of --max-file-size ${limits.maxFileSize} bytes take in base64`);
+  const { bytes: bodyLimit, why } = inferBodyLimit(limits);
+  const tooLarge = new ServerError('IMGPUSH_BODY_TOO_LARGE', `the body is over ${why}`);
   v2.setErrorHandler((error, _request, reply) => sendV2Error(reply, errorAnswer((error as { code?: unknown }).code === 'FST_ERR_CTP_BODY_TOO_LARGE' ? tooLarge : error)));
   v2.setNotFoundHandler((request, reply) => sendV2Error(reply, new ServerError('IMGPUSH_NOT_FOUND', `no route ${request.method} ${request.url}`)));
 
@@ -53,9 +61,9 @@ export const v2Routes: FastifyPluginAsync<V2RoutesOptions> = async (v2, { state,
     v2.post(`${path}/infer`, { bodyLimit }, async (request, reply) => {
       assertReady(state);
       assertNamed(state.model, request.params);
-      const call = parseInferRequest(request.body, request.headers[HEADER_LENGTH], limits);
+      const call = parseCall(request.body, request.headers[HEADER_LENGTH], limits);
       const k = call.topK ?? DEFAULT_TOP_K;
-      const predictions = await allPredictions(call.images.map((bytes, i) => predict({ name: `input image ${i}`, bytes }, state, cache, k)));
+      const predictions = await allPredictions(call.images.map((bytes, i) => predictor.predict({ name: `input image ${i}`, bytes }, k)));
       const answer = encodeInferAnswer(call, state.model.name, predictions.map((prediction) => prediction.top));
       if ('json' in answer) return answer.json;
       void reply.header('content-type', 'application/octet-stream').header(HEADER_LENGTH, String(answer.headerLength));
