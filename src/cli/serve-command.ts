@@ -25,6 +25,14 @@ interface ServeFlags {
   requestTimeout: number;
   headerTimeout: number;
   maxConnections?: number;
+  maxBodySize: number;
+  maxBodyBytesInFlight: number;
+  maxPixels: number;
+  decodeTimeout: number;
+  maxDecodes: number;
+  shutdownTimeout: number;
+  drainDelay: number;
+  keepAliveTimeout: number;
   logLevel: 'fatal' | 'error' | 'warn' | 'info' | 'debug' | 'trace' | 'silent';
   jobTtl: number;
   maxJobs: number;
@@ -83,10 +91,33 @@ function isMissingPackage(error: unknown): boolean {
   return code === 'ERR_MODULE_NOT_FOUND' || code === 'MODULE_NOT_FOUND';
 }
 
+/** The duration flags, under the names the server takes them by. */
+interface ServeDurations {
+  requestTimeoutMs: number;
+  headerTimeoutMs: number;
+  jobTtlMs: number;
+  decodeTimeoutMs: number;
+  shutdownTimeoutMs: number;
+  drainDelayMs: number;
+  keepAliveTimeoutMs: number;
+}
+
+function durationsOf(flags: ServeFlags): ServeDurations {
+  return {
+    requestTimeoutMs: flags.requestTimeout,
+    headerTimeoutMs: flags.headerTimeout,
+    jobTtlMs: flags.jobTtl,
+    decodeTimeoutMs: flags.decodeTimeout,
+    shutdownTimeoutMs: flags.shutdownTimeout,
+    drainDelayMs: flags.drainDelay,
+    keepAliveTimeoutMs: flags.keepAliveTimeout,
+  };
+}
+
 /** What the CLI uses of the server's modules. */
 interface ServeModule {
-  serve(options: ServeFlags & { requestTimeoutMs: number; headerTimeoutMs: number; jobTtlMs: number; batching: { maxBatch: number; delayMs: number; queueLimit: number; concurrency: number } }, log: (message: string) => void):
-    Promise<{ url: string; ready: Promise<void>; close(): Promise<void> }>;
+  serve(options: ServeFlags & ServeDurations & { batching: { maxBatch: number; delayMs: number; queueLimit: number; concurrency: number } }, log: (message: string) => void):
+    Promise<{ url: string; ready: Promise<void>; close(): Promise<{ requestsCut: number; jobsLost: number }> }>;
 }
 interface DemoModule {
   runDemo(): Promise<number>;
@@ -117,21 +148,26 @@ async function runServe(flags: ServeFlags): Promise<number> {
   const log = (message: string): void => {
     process.stderr.write(`imgpush serve: ${message}\n`);
   };
-  const { maxBatch, batchDelayMs: delayMs, queueLimit, batchConcurrency: concurrency, requestTimeout: requestTimeoutMs, headerTimeout: headerTimeoutMs, jobTtl: jobTtlMs } = flags;
+  const { maxBatch, batchDelayMs: delayMs, queueLimit, batchConcurrency: concurrency } = flags;
   try {
-    const server = await serve({ ...flags, requestTimeoutMs, headerTimeoutMs, jobTtlMs, batching: { maxBatch, delayMs, queueLimit, concurrency } }, log);
+    const server = await serve({ ...flags, ...durationsOf(flags), batching: { maxBatch, delayMs, queueLimit, concurrency } }, log);
     log(`listening at ${server.url}, loading ${flags.model}…`);
     // Listening from here on: a SIGTERM, even during loading, is a clean stop.
-    const stopped = new Promise<void>((resolve) => {
+    const stopped = new Promise<{ requestsCut: number; jobsLost: number }>((resolve) => {
       const stop = (): void => {
-        log('stopping: no new requests, finishing those in flight');
+        log(`stopping: not ready, no new requests after --drain-delay ${formatDuration(flags.drainDelay)}, those in flight get until --shutdown-timeout ${formatDuration(flags.shutdownTimeout)}`);
         void server.close().then(resolve);
       };
       process.once('SIGTERM', stop);
       process.once('SIGINT', stop);
     });
     await Promise.race([server.ready, stopped]);
-    await stopped;
+    const { requestsCut, jobsLost } = await stopped;
+    // Exit 0 only when nothing accepted was lost; each loss has its own log line already.
+    if (requestsCut + jobsLost > 0) {
+      log(`stopped: ${requestsCut} request(s) cut, ${jobsLost} job(s) lost`);
+      return 1;
+    }
     log('stopped');
     return 0;
   } catch (error) {
@@ -171,16 +207,24 @@ export function addServerCommands(program: Command): void {
     .option('--port <port>', 'port to listen on (0: any free one)', port, DEFAULTS.port)
     .option('--max-batch <n>', 'run a batch once this many images wait', positiveInteger, DEFAULTS.maxBatch)
     .option('--batch-delay-ms <ms>', '…or once the oldest has waited this long', positiveInteger, DEFAULTS.batchDelayMs)
-    .option('--queue-limit <n>', 'images waiting beyond this get 429 with Retry-After', positiveInteger, DEFAULTS.queueLimit)
+    .option('--queue-limit <n>', 'images accepted and not yet answered (decoded or not); beyond, 429 with Retry-After', positiveInteger, DEFAULTS.queueLimit)
     .option('--batch-concurrency <n>', 'batches running at once', positiveInteger, DEFAULTS.batchConcurrency)
     .addOption(sizeOption('--max-file-size <size>', 'largest image (413 beyond)', DEFAULTS.maxFileSize))
     .option('--max-files <n>', 'most images in one request (413 beyond)', positiveInteger, DEFAULTS.maxFiles)
+    .addOption(sizeOption('--max-body-size <size>', 'largest request body, every route (413 beyond)', DEFAULTS.maxBodySize))
+    .addOption(sizeOption('--max-body-bytes-in-flight <size>', 'bodies being read or held at once, by Content-Length (429 beyond)', DEFAULTS.maxBodyBytesInFlight))
+    .option('--max-pixels <n>', 'largest image by width × height, read from its header before decoding (422 beyond)', positiveInteger, DEFAULTS.maxPixels)
+    .addOption(durationOption('--decode-timeout <duration>', 'longest decode of one image, whole seconds (422 beyond)', DEFAULTS.decodeTimeoutMs))
+    .option('--max-decodes <n>', 'images decoded at once (keep it below UV_THREADPOOL_SIZE, default 4)', positiveInteger, DEFAULTS.maxDecodes)
     .addOption(new Option('--token <token>', 'require Authorization: Bearer <token> on every route but the health ones').env('IMGPUSH_SERVER_TOKEN'))
     .option('--cache-size <n>', 'predictions kept by image sha256 (0: no cache)', wholeNumber, DEFAULTS.cacheSize)
     .option('--rate-limit <n/s>', 'requests a second per client address on /v1/predict (429 with Retry-After beyond)', perSecond)
     .addOption(durationOption('--request-timeout <duration>', 'the whole request must arrive within this', DEFAULTS.requestTimeoutMs))
     .addOption(durationOption('--header-timeout <duration>', 'the headers must arrive within this (slowloris)', DEFAULTS.headerTimeoutMs))
     .option('--max-connections <n>', 'connections open at once', positiveInteger)
+    .addOption(durationOption('--keep-alive-timeout <duration>', 'how long an idle connection is kept (above load balancers\' 60 s)', DEFAULTS.keepAliveTimeoutMs))
+    .addOption(durationOption('--drain-delay <duration>', 'on SIGTERM, not ready this long before the listener closes', DEFAULTS.drainDelayMs))
+    .addOption(durationOption('--shutdown-timeout <duration>', 'on SIGTERM, requests and jobs in flight get this long, then are cut and reported (exit 1)', DEFAULTS.shutdownTimeoutMs))
     .addOption(durationOption('--job-ttl <duration>', 'how long a finished job\'s result is kept', DEFAULTS.jobTtlMs))
     .option('--max-jobs <n>', 'jobs kept at once (the oldest finished go first)', positiveInteger, DEFAULTS.maxJobs)
     .option('--allow-callback-hosts <hosts>', 'hosts a job\'s callback_url may name besides loopback, comma-separated', (value: string) => value.split(',').map((host) => host.trim()).filter((host) => host !== ''))

@@ -9,12 +9,14 @@ import type { BatcherOptions } from './inference/batcher.js';
 import { Predictor } from './inference/prediction.js';
 import { ImageDecoder } from './inference/preprocess.js';
 import { ResultCache } from './inference/result-cache.js';
+import { JobRunner } from './jobs/job-runner.js';
 import { JobStore } from './jobs/job-store.js';
 import { healthRoutes } from './routes/health.js';
 import { jobRoutes } from './routes/jobs.js';
 import { metricsRoutes } from './routes/metrics.js';
 import { predictRoutes } from './routes/predict.js';
 import { v2Routes } from './routes/v2.js';
+import { InFlight } from './shutdown.js';
 import type { AppState } from './state.js';
 
 export interface AppOptions {
@@ -51,6 +53,8 @@ export interface AppOptions {
   readonly decodeTimeoutMs?: number;
   /** Decodes at once. */
   readonly maxDecodes?: number;
+  /** How long an idle keep-alive connection is kept. */
+  readonly keepAliveTimeoutMs?: number;
 }
 
 /** The options with every default filled in from defaults.ts. */
@@ -73,7 +77,7 @@ function limitsOf(options: AppOptions) {
  * `{error: {code, message}}` with their status, except under /v2, where
  * the protocol's `{error: message}` is the rule.
  */
-export function buildApp(options: AppOptions, state: AppState): FastifyInstance {
+export function buildApp(options: AppOptions, state: AppState, inFlight = new InFlight()): FastifyInstance {
   const { requestTimeout, headersTimeout, maxBodySize, maxBodyBytesInFlight, maxPixels, decodeTimeoutMs, maxDecodes } = limitsOf(options);
   const { metrics } = state;
   const app = Fastify({
@@ -84,10 +88,15 @@ export function buildApp(options: AppOptions, state: AppState): FastifyInstance 
     return503OnClosing: false,
     clientErrorHandler: clientErrorHandler(metrics),
     // Node checks these timeouts only every connectionsCheckingInterval (30 s by default): check often enough to mean them.
-    serverFactory: (handler) => createServer({ requestTimeout, headersTimeout, connectionsCheckingInterval: Math.min(1000, headersTimeout) }, handler),
+    serverFactory: (handler) => {
+      const server = createServer({ requestTimeout, headersTimeout, connectionsCheckingInterval: Math.min(1000, headersTimeout) }, handler);
+      server.keepAliveTimeout = options.keepAliveTimeoutMs ?? SERVER_DEFAULTS.keepAliveTimeoutMs;
+      return server;
+    },
   });
   if (options.maxConnections !== undefined) app.server.maxConnections = options.maxConnections;
   const admission = new Admission({ maxImages: options.batching.queueLimit, maxBodyBytes: maxBodyBytesInFlight });
+  inFlight.track(app);
   addBodyAdmission(app, admission, maxBodySize);
   if (options.rateLimit !== undefined) addRateLimit(app, options.rateLimit);
   if (options.token !== undefined) addToken(app, options.token);
@@ -100,11 +109,12 @@ export function buildApp(options: AppOptions, state: AppState): FastifyInstance 
   const decoder = new ImageDecoder({ maxPixels, timeoutMs: decodeTimeoutMs, concurrency: maxDecodes });
   const predictor = new Predictor(state, { cache: new ResultCache(options.cacheSize), decoder, admission });
   const jobs = new JobStore(options.jobTtlMs ?? SERVER_DEFAULTS.jobTtlMs, options.maxJobs ?? SERVER_DEFAULTS.maxJobs);
+  inFlight.jobs = new JobRunner(jobs, inFlight.log);
   const uploadLimits = { maxBodySize };
   void app.register(healthRoutes, { state });
   void app.register(metricsRoutes, { state, admission });
   void app.register(predictRoutes, { state, predictor, uploadLimits, batching: options.batching });
-  void app.register(jobRoutes, { state, predictor, uploadLimits, jobs, allowCallbackHosts: options.allowCallbackHosts ?? [] });
+  void app.register(jobRoutes, { state, predictor, uploadLimits, jobs, runner: inFlight.jobs, allowCallbackHosts: options.allowCallbackHosts ?? [] });
   void app.register(v2Routes, { prefix: '/v2', state, predictor, limits: { maxFiles: options.maxFiles, maxFileSize: options.maxFileSize, maxBodySize } });
 
   app.setNotFoundHandler((request, reply) => sendError(reply, { status: 404, code: 'IMGPUSH_NOT_FOUND', message: `no route ${request.method} ${request.url.slice(0, 200)}` }));

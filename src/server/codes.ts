@@ -32,6 +32,7 @@ export const SERVER_CODES = {
   IMGPUSH_TOO_MANY_JOBS: { status: 429, meaning: '--max-jobs jobs are pending; retry after Retry-After' },
   IMGPUSH_SERVER_ERROR: { status: 500, meaning: 'a fault in the server; the message says what' },
   IMGPUSH_INFERENCE: { status: 500, meaning: 'the model failed to run a batch' },
+  IMGPUSH_SHUT_DOWN: { status: 503, meaning: 'a job\'s error: the server shut down before it finished (--shutdown-timeout)' },
   IMGPUSH_NOT_READY: { status: 503, meaning: 'the model is still loading, or the server is shutting down; retry after Retry-After' },
 } as const satisfies Record<string, { readonly status: number; readonly meaning: string }>;
 

@@ -33,7 +33,13 @@ export const SERVER_DEFAULTS = {
   jobTtlMs: 60 * 60_000,
   maxJobs: 10_000,
   logLevel: 'info',
+  /** From SIGTERM: requests and jobs in flight get this long, then are cut (below Kubernetes' 30 s grace). */
+  shutdownTimeoutMs: 25_000,
+  /** From SIGTERM, readiness is false this long before the listener closes, so load balancers stop sending. */
+  drainDelayMs: 2_000,
+  /** Above common load balancers' idle timeouts (60 s), so that the server is never the one to close an idle connection first. */
+  keepAliveTimeoutMs: 65_000,
 } as const;
 
 /** A job's callback: tries, the wait before the second (doubling after), and how long one try may take. */
-export const CALLBACK_DELIVERY = { attempts: 3, firstDelayMs: 500, timeoutMs: 10_000 } as const;
+export const CALLBACK_DELIVERY = { attempts: 3, firstDelayMs: 500, timeoutMs: 10_000, lastTryTimeoutMs: 1000 } as const;

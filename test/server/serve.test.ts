@@ -185,7 +185,7 @@ test('imgpush pushes a folder to the reference server and the results log holds 
 });
 
 test('imgpush serve stops on SIGTERM with exit 0', async () => {
-  const cli = startCli(['serve', '--port', '0']);
+  const cli = startCli(['serve', '--port', '0', '--drain-delay', '0']);
   await cli.waitFor(/ready: builtin:colors/);
   cli.child.kill('SIGTERM');
   const result = await cli.done;

@@ -1,7 +1,8 @@
 import type { FastifyPluginAsync } from 'fastify';
 import { ServerError } from '../errors.js';
 import { allPredictions, type Predictor } from '../inference/prediction.js';
-import { callbackUrl, deliverCallback } from '../jobs/callback.js';
+import { callbackUrl } from '../jobs/callback.js';
+import type { JobRunner } from '../jobs/job-runner.js';
 import type { JobStore } from '../jobs/job-store.js';
 import { assertReady, type AppState } from '../state.js';
 import { readRequest, topK, type UploadLimits } from '../uploads.js';
@@ -11,29 +12,22 @@ export interface JobRoutesOptions {
   readonly predictor: Predictor;
   readonly uploadLimits: UploadLimits;
   readonly jobs: JobStore;
+  readonly runner: JobRunner;
   /** Hosts a callback_url may name besides loopback ones. */
   readonly allowCallbackHosts: readonly string[];
 }
 
 /** POST /v1/jobs (202 at once, the prediction runs after) and GET /v1/jobs/{id}. */
-export const jobRoutes: FastifyPluginAsync<JobRoutesOptions> = async (app, { state, predictor, uploadLimits, jobs, allowCallbackHosts }) => {
+export const jobRoutes: FastifyPluginAsync<JobRoutesOptions> = async (app, { state, predictor, uploadLimits, jobs, runner, allowCallbackHosts }) => {
   app.post('/v1/jobs', async (request, reply) => {
     assertReady(state);
     const k = topK(request.query);
     const { uploads, fields } = await readRequest(request, uploadLimits);
     const callback = callbackUrl(fields.callback_url, allowCallbackHosts);
     const job = jobs.create();
-    // Not awaited: the client has its answer (202) while the job runs.
-    void (async () => {
-      job.status = 'running';
-      try {
-        jobs.finish(job, { result: { model: state.model.name, results: await allPredictions(uploads.map((upload) => predictor.predict(upload, k))) } });
-      } catch (error) {
-        const { code, message } = error as { code?: string; message: string };
-        jobs.finish(job, { error: { code: code ?? 'IMGPUSH_SERVER_ERROR', message } });
-      }
-      if (callback !== undefined) await deliverCallback(callback, job, (line) => request.log.warn(line));
-    })();
+    const { model } = state;
+    // The client has its answer (202) while the job runs.
+    runner.start(job, async () => ({ model: model.name, results: await allPredictions(uploads.map((upload) => predictor.predict(upload, k))) }), callback);
     void reply.code(202).header('location', `/v1/jobs/${job.id}`);
     return { id: job.id, status: job.status };
   });
