@@ -1,9 +1,12 @@
-import type { FastifyPluginAsync } from 'fastify';
-import { HEADER_LENGTH, InferenceProtocolError } from '../../shared/inference-protocol.js';
+import type { Readable } from 'node:stream';
+import type { FastifyPluginAsync, FastifyRequest } from 'fastify';
+import { HEADER_LENGTH } from '../../shared/inference-protocol.js';
+import { readBody } from '../body.js';
 import { errorAnswer, sendV2Error, ServerError } from '../errors.js';
 import type { Model } from '../inference/model.js';
 import { allPredictions, DEFAULT_TOP_K, type Predictor } from '../inference/prediction.js';
-import { encodeInferAnswer, inferBodyLimit, MODEL_VERSION, modelMetadata, parseInferRequest, serverMetadata, type InferCall, type InferLimits } from '../inference-protocol.js';
+import { InferParser } from '../infer-parser.js';
+import { encodeInferAnswer, inferBodyLimit, MODEL_VERSION, modelMetadata, serverMetadata, type InferLimits } from '../inference-protocol.js';
 import { assertReady, isReady, type AppState } from '../state.js';
 
 export interface V2RoutesOptions {
@@ -21,16 +24,6 @@ function assertNamed(model: Model, params: unknown): void {
   }
 }
 
-/** The request checked; whatever a client sends answers 400 (or a limit's 413), never a 500 from a value the checks did not foresee. */
-function parseCall(body: unknown, headerLength: string | string[] | undefined, limits: InferLimits): InferCall {
-  try {
-    return parseInferRequest(body, headerLength, limits);
-  } catch (error) {
-    if (error instanceof InferenceProtocolError || error instanceof ServerError) throw error;
-    throw new InferenceProtocolError(`the inference request does not check out: ${(error as Error).message}`);
-  }
-}
-
 /**
  * The Open Inference Protocol (KServe v2 / Triton) under /v2, in a context
  * of its own: its own error body, and every body read as bytes.
@@ -38,10 +31,16 @@ function parseCall(body: unknown, headerLength: string | string[] | undefined, l
 export const v2Routes: FastifyPluginAsync<V2RoutesOptions> = async (v2, { state, predictor, limits }) => {
   // A binary-extension body is JSON followed by tensor data, under whatever Content-Type a client picks: no parser of a type would take it.
   v2.removeAllContentTypeParsers();
-  v2.addContentTypeParser('*', { parseAs: 'buffer' }, (_request, body, done) => done(null, body));
   const { bytes: bodyLimit, why } = inferBodyLimit(limits);
   const tooLarge = new ServerError('IMGPUSH_BODY_TOO_LARGE', `the body is over ${why}`);
-  v2.setErrorHandler((error, _request, reply) => sendV2Error(reply, errorAnswer((error as { code?: unknown }).code === 'FST_ERR_CTP_BODY_TOO_LARGE' ? tooLarge : error)));
+  v2.addContentTypeParser('*', async (request: FastifyRequest, payload: Readable) => {
+    const length = request.headers['content-length'];
+    return readBody(payload, length === undefined ? undefined : Number(length), bodyLimit);
+  });
+  const isTooLarge = (error: unknown) => (error as { code?: unknown }).code === 'FST_ERR_CTP_BODY_TOO_LARGE' || (error as { code?: unknown }).code === 'IMGPUSH_BODY_TOO_LARGE';
+  v2.setErrorHandler((error, _request, reply) => sendV2Error(reply, errorAnswer(isTooLarge(error) ? tooLarge : error)));
+  const parser = new InferParser(limits);
+  v2.addHook('onClose', () => parser.close());
   v2.setNotFoundHandler((request, reply) => sendV2Error(reply, new ServerError('IMGPUSH_NOT_FOUND', `no route ${request.method} ${request.url}`)));
 
   const server = serverMetadata();
@@ -61,7 +60,7 @@ export const v2Routes: FastifyPluginAsync<V2RoutesOptions> = async (v2, { state,
     v2.post(`${path}/infer`, { bodyLimit }, async (request, reply) => {
       assertReady(state);
       assertNamed(state.model, request.params);
-      const call = parseCall(request.body, request.headers[HEADER_LENGTH], limits);
+      const call = await parser.parse(Buffer.isBuffer(request.body) ? request.body : Buffer.alloc(0), request.headers[HEADER_LENGTH]);
       const k = call.topK ?? DEFAULT_TOP_K;
       const predictions = await allPredictions(call.images.map((bytes, i) => predictor.predict({ name: `input image ${i}`, bytes }, k)));
       const answer = encodeInferAnswer(call, state.model.name, predictions.map((prediction) => prediction.top));
