@@ -23,6 +23,7 @@ export const SERVER_CODES = {
   IMGPUSH_FILE_TOO_LARGE: { status: 413, meaning: 'an image is over --max-file-size' },
   IMGPUSH_TOO_MANY_FILES: { status: 413, meaning: 'a request holds more images than --max-files' },
   IMGPUSH_NOT_AN_IMAGE: { status: 415, meaning: 'a file\'s first bytes match no image type the server decodes (BMP and HEIC included, with prebuilt sharp)' },
+  IMGPUSH_UNSUPPORTED_ENCODING: { status: 415, meaning: 'the body has a Content-Encoding (gzip, deflate…): the server takes bodies as they are' },
   IMGPUSH_UNDECODABLE: { status: 422, meaning: 'an image does not decode, or its decoder warned (damaged, truncated, or not what its header says)' },
   IMGPUSH_TOO_MANY_PIXELS: { status: 422, meaning: 'an image\'s header declares more pixels than --max-pixels; it was not decoded' },
   IMGPUSH_DECODE_TIMEOUT: { status: 422, meaning: 'an image took longer than --decode-timeout to decode' },

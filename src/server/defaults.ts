@@ -39,6 +39,8 @@ export const SERVER_DEFAULTS = {
   drainDelayMs: 2_000,
   /** Above common load balancers' idle timeouts (60 s), so that the server is never the one to close an idle connection first. */
   keepAliveTimeoutMs: 65_000,
+  /** Connections waiting to be accepted; the kernel caps it at net.core.somaxconn (4096 on recent Linux). */
+  listenBacklog: 4096,
 } as const;
 
 /** A job's callback: tries, the wait before the second (doubling after), and how long one try may take. */

@@ -48,6 +48,7 @@ export function sendError(reply: FastifyReply, { status, code, message, retryAft
 
 /** The v2 protocol's error body is `{"error": message}`; the code rides along for clients that match on it. */
 export function sendV2Error(reply: FastifyReply, { status, code, message, retryAfterSeconds }: ErrorAnswer): void {
-  // The protocol answers every bad request 400: not an image (415) and undecodable (422) included; the message says which.
-  sendJson(reply, status === 415 || status === 422 ? 400 : status, { error: message, code }, retryAfterSeconds);
+  // The protocol answers every bad image 400: not an image (415) and undecodable (422) included; the message says which.
+  const badImage = status === 422 || code === 'IMGPUSH_NOT_AN_IMAGE';
+  sendJson(reply, badImage ? 400 : status, { error: message, code }, retryAfterSeconds);
 }

@@ -39,12 +39,19 @@ export function addToken(app: FastifyInstance, token: string): void {
 }
 
 /**
- * Before any body is read: 413 for a Content-Length over --max-body-size,
+ * Before any body is read: 415 for a Content-Encoding (a gzip body would
+ * otherwise be read as JSON or an image, and fail as one), 413 for a
+ * Content-Length over --max-body-size,
  * and admission on the prediction routes (429 when the server holds all the
  * work it may). A body's bytes count against the budget until its answer ends.
  */
 export function addBodyAdmission(app: FastifyInstance, admission: Admission, maxBodySize: number): void {
   app.addHook('onRequest', async (request, reply) => {
+    const encoding = request.headers['content-encoding'];
+    if (encoding !== undefined && encoding.trim().toLowerCase() !== 'identity') {
+      void reply.header('connection', 'close');
+      throw new ServerError('IMGPUSH_UNSUPPORTED_ENCODING', `the body is sent with Content-Encoding ${JSON.stringify(encoding.slice(0, 40))}: this server takes bodies as they are, send it without one`);
+    }
     const length = Number(request.headers['content-length'] ?? 0);
     if (length > maxBodySize) {
       void reply.header('connection', 'close');

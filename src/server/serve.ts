@@ -33,7 +33,8 @@ export async function serve(options: ServeOptions, log: (message: string) => voi
   const state: AppState = { model: undefined, batcher: undefined, shuttingDown: false, metrics: new ServerMetrics() };
   const inFlight = new InFlight(log);
   const app = buildApp(options, state, inFlight);
-  await app.listen({ host: options.host, port: options.port });
+  // Node's default backlog (511) drops the SYNs of a burst of connections beyond it: each waits a second to try again.
+  await app.listen({ host: options.host, port: options.port, backlog: SERVER_DEFAULTS.listenBacklog });
   const { port } = app.server.address() as AddressInfo;
   const host = options.host.includes(':') ? `[${options.host}]` : options.host;
   const url = `http://${host}:${port}`;

@@ -1,6 +1,7 @@
 import assert from 'node:assert/strict';
 import { connect } from 'node:net';
 import { Readable } from 'node:stream';
+import { gzipSync } from 'node:zlib';
 import { after, before, test } from 'node:test';
 import sharp from 'sharp';
 import { request } from 'undici';
@@ -148,6 +149,16 @@ test('shape, name, datatype, binary_data_size or top_k nested 10,000 deep is a 4
     const answer = await send('/v2/models/builtin:colors/infer', body, { 'content-type': 'application/octet-stream', 'inference-header-content-length': String(Buffer.byteLength(header)) });
     assert.equal(answer.status, 400, `${field}: ${JSON.stringify(answer.json).slice(0, 200)}`);
     assert.equal(answer.json.code, 'IMGPUSH_BAD_V2_BODY', field);
+  }
+});
+
+test('a body with Content-Encoding gzip or deflate is a 415 that names the encoding, not a JSON parse error', async () => {
+  for (const [path, encoding] of [['/v2/models/builtin:colors/infer', 'gzip'], ['/v1/predict', 'deflate']] as const) {
+    const answer = await send(path, gzipSync(Buffer.from('{"inputs":[]}')), { 'content-type': 'application/json', 'content-encoding': encoding });
+    assert.equal(answer.status, 415, `${path}: ${JSON.stringify(answer.json)}`);
+    const { code, message } = path.startsWith('/v2/') ? { code: answer.json.code, message: answer.json.error } : answer.json.error;
+    assert.equal(code, 'IMGPUSH_UNSUPPORTED_ENCODING');
+    assert.match(message, new RegExp(`Content-Encoding "${encoding}"`));
   }
 });
 
