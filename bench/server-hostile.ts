@@ -63,12 +63,12 @@ function startServe(args: string[]): Promise<Served> {
 
 const BOMBS = join(ROOT, 'bench/corpus/bombs');
 
-/** Real 10000×10000 images of one colour: a few KB to a few hundred, 100 M pixels to decode. */
-async function bomb(format: 'png' | 'jpeg' | 'avif'): Promise<Buffer> {
-  const path = join(BOMBS, `10000.${format}`);
+/** Real side×side images of one colour: a few KB to a few hundred; 100 M pixels to decode at 10000. */
+async function bomb(format: 'png' | 'jpeg' | 'avif', side = 10_000): Promise<Buffer> {
+  const path = join(BOMBS, `${side}.${format}`);
   if (existsSync(path)) return readFile(path);
   await mkdir(BOMBS, { recursive: true });
-  const image = sharp({ create: { width: 10_000, height: 10_000, channels: 3, background: { r: 10, g: 20, b: 30 } }, limitInputPixels: false });
+  const image = sharp({ create: { width: side, height: side, channels: 3, background: { r: 10, g: 20, b: 30 } }, limitInputPixels: false });
   const bytes = await (format === 'png' ? image.png({ compressionLevel: 9 }) : format === 'jpeg' ? image.jpeg({ quality: 1 }) : image.avif({ quality: 1, effort: 0 })).toBuffer();
   await writeFile(path, bytes);
   return bytes;
@@ -101,6 +101,14 @@ async function bombs(): Promise<void> {
       await server.stop();
     }
   }
+  // The worst an image under the default --max-pixels can cost: an AVIF (decoded whole) of 5000×5000.
+  const limit = await bomb('avif', 5000);
+  const server = await startServe([]);
+  const before = await server.memory();
+  const answer = await post(`${server.url}/v1/predict`, limit, { 'content-type': 'application/octet-stream' });
+  const after = await server.memory();
+  console.log(`avif 5000x5000 (${limit.length} bytes), at the default --max-pixels: ${answer.status} in ${answer.ms.toFixed(0)} ms, peak RSS +${mib(after.peak - before.rss)}`);
+  await server.stop();
 }
 
 async function liveness(): Promise<void> {

@@ -22,8 +22,12 @@ export const SERVER_DEFAULTS = {
   maxBodySize: 64 * 1024 ** 2,
   /** Bytes of bodies being read or held at once, by their Content-Length. */
   maxBodyBytesInFlight: 256 * 1024 ** 2,
-  /** Width × height from an image's header: an 8K frame (33 M) and most camera photos (36 M) fit; a 10000×10000 bomb does not. */
-  maxPixels: 40_000_000,
+  /**
+   * Width × height from an image's header. JPEG and WebP decode at a fraction of their size
+   * (shrink-on-load) and PNG row by row, but AVIF, HEIF, TIFF and GIF whole: some 17 bytes a pixel.
+   * 25 M (a 24 MP camera's 6000×4000) keeps one such decode near 450 MB; a 10000×10000 bomb is refused.
+   */
+  maxPixels: 25_000_000,
   decodeTimeoutMs: 5_000,
   /** libuv's pool has 4 threads unless UV_THREADPOOL_SIZE says otherwise: one stays free for file I/O and DNS. */
   maxDecodes: 3,
