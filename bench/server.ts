@@ -12,7 +12,7 @@ import { join } from 'node:path';
 import { syntheticModel } from '../src/models/builtin.js';
 import { makeJpegSet } from './corpus.js';
 import { pushWithCli, startServe } from './processes.js';
-import { loadModel } from '../src/server/model.js';
+import { loadModel } from '../src/server/inference/model.js';
 
 const IMAGES = Number(process.env.BENCH_IMAGES ?? 192);
 const BATCHES = [1, 4, 8, 16, 32];

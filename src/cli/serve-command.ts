@@ -1,5 +1,6 @@
 import { Command, InvalidArgumentError, Option } from 'commander';
-import { InvalidValueError, parseDuration as duration, parsePositiveInteger, parseSize as size, parseWholeNumber } from '../shared/units.js';
+import { SERVER_DEFAULTS as DEFAULTS } from '../server/defaults.js';
+import { formatDuration, formatSize, InvalidValueError, parseDuration as duration, parsePositiveInteger, parseSize as size, parseWholeNumber } from '../shared/units.js';
 
 interface ServeFlags {
   model: string;
@@ -24,6 +25,14 @@ interface ServeFlags {
   requestTimeout: number;
   headerTimeout: number;
   maxConnections?: number;
+  maxBodySize: number;
+  maxBodyBytesInFlight: number;
+  maxPixels: number;
+  decodeTimeout: number;
+  maxDecodes: number;
+  shutdownTimeout: number;
+  drainDelay: number;
+  keepAliveTimeout: number;
   logLevel: 'fatal' | 'error' | 'warn' | 'info' | 'debug' | 'trace' | 'silent';
   jobTtl: number;
   maxJobs: number;
@@ -56,6 +65,16 @@ const wholeNumber = asFlag(parseWholeNumber);
 const parseDuration = asFlag(duration);
 const parseSize = asFlag(size);
 
+/** A flag taking a duration, its default shown in help as users write it (`2m`, not 120000). */
+function durationOption(flags: string, description: string, defaultMs: number): Option {
+  return new Option(flags, description).argParser(parseDuration).default(defaultMs, formatDuration(defaultMs));
+}
+
+/** A flag taking a size, its default shown in help as users write it (`25MB`). */
+function sizeOption(flags: string, description: string, defaultBytes: number): Option {
+  return new Option(flags, description).argParser(parseSize).default(defaultBytes, formatSize(defaultBytes));
+}
+
 function port(value: string): number {
   if (!/^\d+$/.test(value) || Number(value) > 65535) throw new InvalidArgumentError('expected a port from 0 to 65535');
   return Number(value);
@@ -72,10 +91,33 @@ function isMissingPackage(error: unknown): boolean {
   return code === 'ERR_MODULE_NOT_FOUND' || code === 'MODULE_NOT_FOUND';
 }
 
+/** The duration flags, under the names the server takes them by. */
+interface ServeDurations {
+  requestTimeoutMs: number;
+  headerTimeoutMs: number;
+  jobTtlMs: number;
+  decodeTimeoutMs: number;
+  shutdownTimeoutMs: number;
+  drainDelayMs: number;
+  keepAliveTimeoutMs: number;
+}
+
+function durationsOf(flags: ServeFlags): ServeDurations {
+  return {
+    requestTimeoutMs: flags.requestTimeout,
+    headerTimeoutMs: flags.headerTimeout,
+    jobTtlMs: flags.jobTtl,
+    decodeTimeoutMs: flags.decodeTimeout,
+    shutdownTimeoutMs: flags.shutdownTimeout,
+    drainDelayMs: flags.drainDelay,
+    keepAliveTimeoutMs: flags.keepAliveTimeout,
+  };
+}
+
 /** What the CLI uses of the server's modules. */
 interface ServeModule {
-  serve(options: ServeFlags & { requestTimeoutMs: number; headerTimeoutMs: number; jobTtlMs: number; batching: { maxBatch: number; delayMs: number; queueLimit: number; concurrency: number } }, log: (message: string) => void):
-    Promise<{ url: string; ready: Promise<void>; close(): Promise<void> }>;
+  serve(options: ServeFlags & ServeDurations & { batching: { maxBatch: number; delayMs: number; queueLimit: number; concurrency: number } }, log: (message: string) => void):
+    Promise<{ url: string; ready: Promise<void>; close(): Promise<{ requestsCut: number; jobsLost: number }> }>;
 }
 interface DemoModule {
   runDemo(): Promise<number>;
@@ -106,21 +148,26 @@ async function runServe(flags: ServeFlags): Promise<number> {
   const log = (message: string): void => {
     process.stderr.write(`imgpush serve: ${message}\n`);
   };
-  const { maxBatch, batchDelayMs: delayMs, queueLimit, batchConcurrency: concurrency, requestTimeout: requestTimeoutMs, headerTimeout: headerTimeoutMs, jobTtl: jobTtlMs } = flags;
+  const { maxBatch, batchDelayMs: delayMs, queueLimit, batchConcurrency: concurrency } = flags;
   try {
-    const server = await serve({ ...flags, requestTimeoutMs, headerTimeoutMs, jobTtlMs, batching: { maxBatch, delayMs, queueLimit, concurrency } }, log);
+    const server = await serve({ ...flags, ...durationsOf(flags), batching: { maxBatch, delayMs, queueLimit, concurrency } }, log);
     log(`listening at ${server.url}, loading ${flags.model}…`);
     // Listening from here on: a SIGTERM, even during loading, is a clean stop.
-    const stopped = new Promise<void>((resolve) => {
+    const stopped = new Promise<{ requestsCut: number; jobsLost: number }>((resolve) => {
       const stop = (): void => {
-        log('stopping: no new requests, finishing those in flight');
+        log(`stopping: not ready, no new requests after --drain-delay ${formatDuration(flags.drainDelay)}, those in flight get until --shutdown-timeout ${formatDuration(flags.shutdownTimeout)}`);
         void server.close().then(resolve);
       };
       process.once('SIGTERM', stop);
       process.once('SIGINT', stop);
     });
     await Promise.race([server.ready, stopped]);
-    await stopped;
+    const { requestsCut, jobsLost } = await stopped;
+    // Exit 0 only when nothing accepted was lost; each loss has its own log line already.
+    if (requestsCut + jobsLost > 0) {
+      log(`stopped: ${requestsCut} request(s) cut, ${jobsLost} job(s) lost`);
+      return 1;
+    }
     log('stopped');
     return 0;
   } catch (error) {
@@ -148,32 +195,40 @@ export function addServerCommands(program: Command): void {
     });
   program.command('serve')
     .description('run the reference image-inference server (onnxruntime-node, dynamic batching)')
-    .option('--model <model>', 'builtin:colors, builtin:synthetic, or a path to an .onnx classifier', 'builtin:colors')
+    .option('--model <model>', 'builtin:colors, builtin:synthetic, or a path to an .onnx classifier', DEFAULTS.model)
     .option('--labels <file>', 'labels of a --model file, one a line')
     .option('--input-size <n>', 'square image size the model takes (default: from the model, else 224)', positiveInteger)
     .option('--mean <r,g,b>', 'per-channel mean after scaling pixels to 0–1 (default: ImageNet\'s for model files)', triple)
     .option('--std <r,g,b>', 'per-channel standard deviation (default: ImageNet\'s for model files)', triple)
     .option('--layout <layout>', 'nchw or nhwc (default: nchw)')
-    .option('--device <device>', 'cpu, cuda or auto (auto falls back to CPU and says so)', 'auto')
+    .option('--device <device>', 'cpu, cuda or auto (auto falls back to CPU and says so)', DEFAULTS.device)
     .option('--threads <n>', 'intra-op threads of the model', positiveInteger)
-    .option('--host <host>', 'address to listen on', '127.0.0.1')
-    .option('--port <port>', 'port to listen on (0: any free one)', port, 8000)
-    .option('--max-batch <n>', 'run a batch once this many images wait', positiveInteger, 16)
-    .option('--batch-delay-ms <ms>', '…or once the oldest has waited this long', positiveInteger, 2)
-    .option('--queue-limit <n>', 'images waiting beyond this get 429 with Retry-After', positiveInteger, 256)
-    .option('--batch-concurrency <n>', 'batches running at once', positiveInteger, 1)
-    .option('--max-file-size <size>', 'largest image (413 beyond)', parseSize, 25 * 1024 ** 2)
-    .option('--max-files <n>', 'most images in one request (413 beyond)', positiveInteger, 64)
+    .option('--host <host>', 'address to listen on', DEFAULTS.host)
+    .option('--port <port>', 'port to listen on (0: any free one)', port, DEFAULTS.port)
+    .option('--max-batch <n>', 'run a batch once this many images wait', positiveInteger, DEFAULTS.maxBatch)
+    .option('--batch-delay-ms <ms>', '…or once the oldest has waited this long', positiveInteger, DEFAULTS.batchDelayMs)
+    .option('--queue-limit <n>', 'images accepted and not yet answered (decoded or not); beyond, 429 with Retry-After', positiveInteger, DEFAULTS.queueLimit)
+    .option('--batch-concurrency <n>', 'batches running at once', positiveInteger, DEFAULTS.batchConcurrency)
+    .addOption(sizeOption('--max-file-size <size>', 'largest image (413 beyond)', DEFAULTS.maxFileSize))
+    .option('--max-files <n>', 'most images in one request (413 beyond)', positiveInteger, DEFAULTS.maxFiles)
+    .addOption(sizeOption('--max-body-size <size>', 'largest request body, every route (413 beyond)', DEFAULTS.maxBodySize))
+    .addOption(sizeOption('--max-body-bytes-in-flight <size>', 'bodies being read or held at once, by Content-Length (429 beyond)', DEFAULTS.maxBodyBytesInFlight))
+    .option('--max-pixels <n>', 'largest image by width × height, read from its header before decoding (422 beyond)', positiveInteger, DEFAULTS.maxPixels)
+    .addOption(durationOption('--decode-timeout <duration>', 'longest decode of one image, whole seconds (422 beyond)', DEFAULTS.decodeTimeoutMs))
+    .option('--max-decodes <n>', 'images decoded at once (keep it below UV_THREADPOOL_SIZE, default 4)', positiveInteger, DEFAULTS.maxDecodes)
     .addOption(new Option('--token <token>', 'require Authorization: Bearer <token> on every route but the health ones').env('IMGPUSH_SERVER_TOKEN'))
-    .option('--cache-size <n>', 'predictions kept by image sha256 (0: no cache)', wholeNumber, 10_000)
+    .option('--cache-size <n>', 'predictions kept by image sha256 (0: no cache)', wholeNumber, DEFAULTS.cacheSize)
     .option('--rate-limit <n/s>', 'requests a second per client address on /v1/predict (429 with Retry-After beyond)', perSecond)
-    .option('--request-timeout <duration>', 'the whole request must arrive within this', parseDuration, 120_000)
-    .option('--header-timeout <duration>', 'the headers must arrive within this (slowloris)', parseDuration, 10_000)
+    .addOption(durationOption('--request-timeout <duration>', 'the whole request must arrive within this', DEFAULTS.requestTimeoutMs))
+    .addOption(durationOption('--header-timeout <duration>', 'the headers must arrive within this (slowloris)', DEFAULTS.headerTimeoutMs))
     .option('--max-connections <n>', 'connections open at once', positiveInteger)
-    .option('--job-ttl <duration>', 'how long a finished job\'s result is kept', parseDuration, 60 * 60_000)
-    .option('--max-jobs <n>', 'jobs kept at once (the oldest finished go first)', positiveInteger, 10_000)
+    .addOption(durationOption('--keep-alive-timeout <duration>', 'how long an idle connection is kept (above load balancers\' 60 s)', DEFAULTS.keepAliveTimeoutMs))
+    .addOption(durationOption('--drain-delay <duration>', 'on SIGTERM, not ready this long before the listener closes', DEFAULTS.drainDelayMs))
+    .addOption(durationOption('--shutdown-timeout <duration>', 'on SIGTERM, requests and jobs in flight get this long, then are cut and reported (exit 1)', DEFAULTS.shutdownTimeoutMs))
+    .addOption(durationOption('--job-ttl <duration>', 'how long a finished job\'s result is kept', DEFAULTS.jobTtlMs))
+    .option('--max-jobs <n>', 'jobs kept at once (the oldest finished go first)', positiveInteger, DEFAULTS.maxJobs)
     .option('--allow-callback-hosts <hosts>', 'hosts a job\'s callback_url may name besides loopback, comma-separated', (value: string) => value.split(',').map((host) => host.trim()).filter((host) => host !== ''))
-    .addOption(new Option('--log-level <level>', 'JSON request logs on stdout, with request ids').choices(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'))
+    .addOption(new Option('--log-level <level>', 'JSON request logs on stdout, with request ids').choices(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default(DEFAULTS.logLevel))
     .action(async (flags: ServeFlags) => {
       if (!['cpu', 'cuda', 'auto'].includes(flags.device)) throw new InvalidArgumentError(`--device must be cpu, cuda or auto (got ${flags.device})`);
       process.exitCode = await runServe(flags);

@@ -27,6 +27,8 @@ const JSON_ALLOWANCE = 64 * 1024;
 export interface InferLimits {
   readonly maxFiles: number;
   readonly maxFileSize: number;
+  /** --max-body-size: no body is larger, whatever the two above allow. */
+  readonly maxBodySize: number;
 }
 
 /** An infer request, checked. */
@@ -39,9 +41,11 @@ export interface InferCall {
   readonly outputs: ReadonlyArray<{ readonly name: OutputName; readonly binary: boolean }>;
 }
 
-/** The largest infer body: --max-files images of --max-file-size in base64 (the larger of the two forms), and their JSON. */
-export function inferBodyLimit(limits: InferLimits): number {
-  return limits.maxFiles * (Math.ceil(limits.maxFileSize / 3) * 4 + 4) + JSON_ALLOWANCE;
+/** The largest infer body: --max-files images of --max-file-size in base64 (the larger of the two forms) and their JSON, within --max-body-size. */
+export function inferBodyLimit(limits: InferLimits): { bytes: number; why: string } {
+  const images = limits.maxFiles * (Math.ceil(limits.maxFileSize / 3) * 4 + 4) + JSON_ALLOWANCE;
+  if (limits.maxBodySize <= images) return { bytes: limits.maxBodySize, why: `--max-body-size ${limits.maxBodySize}` };
+  return { bytes: images, why: `${images} bytes, what --max-files ${limits.maxFiles} images of --max-file-size ${limits.maxFileSize} bytes take in base64` };
 }
 
 /** GET /v2/models/{name}: labels and scores come out [N, k], k per request. */
@@ -84,19 +88,31 @@ function optionalRecord(value: unknown, what: string): Record<string, unknown> {
 }
 
 function optionalBoolean(value: unknown, what: string): boolean | undefined {
-  if (value !== undefined && typeof value !== 'boolean') fail(`${what} must be true or false (got ${JSON.stringify(value)})`);
+  if (value !== undefined && typeof value !== 'boolean') fail(`${what} must be true or false (got ${preview(value)})`);
   return value;
 }
 
 function optionalCount(value: unknown, what: string): number | undefined {
   if (value === undefined) return undefined;
-  if (typeof value !== 'number' || !Number.isInteger(value) || value < 1) fail(`${what} must be a whole number of 1 or more (got ${JSON.stringify(value)})`);
+  if (typeof value !== 'number' || !Number.isInteger(value) || value < 1) fail(`${what} must be a whole number of 1 or more (got ${preview(value)})`);
   return value;
 }
 
 function kindOf(value: unknown): string {
   if (value === null) return 'null';
   return Array.isArray(value) ? 'a list' : `a ${typeof value}`;
+}
+
+/**
+ * A client's value as a message shows it: scalars and short lists of
+ * numbers as JSON, anything else by its kind. Never a walk of a nested
+ * value: JSON.stringify of a list nested 10,000 deep overflows the stack.
+ */
+function preview(value: unknown): string {
+  if (typeof value === 'string') return JSON.stringify(value.length > 60 ? `${value.slice(0, 60)}…` : value);
+  if (typeof value === 'number' || typeof value === 'boolean' || value === null || value === undefined) return String(value);
+  if (Array.isArray(value) && value.length <= 8 && value.every((item) => typeof item === 'number')) return JSON.stringify(value);
+  return Array.isArray(value) ? `a list of ${value.length}` : kindOf(value);
 }
 
 const NOT_BASE64 = /[^A-Za-z0-9+/]/;
@@ -109,10 +125,13 @@ function fromBase64(text: string): Buffer | undefined {
 }
 
 /** JSON holds BYTES as strings; images, being binary, come as base64. */
-function imagesFromJson(data: unknown): Buffer[] {
+function imagesFromJson(data: unknown, count: number): Buffer[] {
   if (!Array.isArray(data)) fail(`input "${INPUT_NAME}" has neither "data" nor parameters.binary_data_size`);
   // Shape [N, 1] may come nested, one list per image.
-  return (data as unknown[]).flat().map((element, i) => {
+  const elements = (data as unknown[]).flat();
+  // Checked before any element is decoded: 5 M empty strings must cost one comparison, not 5 M Buffers.
+  if (elements.length !== count) fail(`input "${INPUT_NAME}" has shape [${count}] but its data holds ${elements.length} elements`);
+  return elements.map((element, i) => {
     if (typeof element !== 'string') fail(`input image ${i} is ${kindOf(element)}, not a base64 string`);
     return fromBase64(element) ?? fail(`input image ${i} is not base64 (in JSON, each image is a base64 string of its file's bytes)`);
   });
@@ -120,7 +139,7 @@ function imagesFromJson(data: unknown): Buffer[] {
 
 /** The one input's binary data: all that follows the JSON header, exactly binary_data_size bytes. */
 function imagesFromBinary(size: unknown, binary: Buffer): Buffer[] {
-  if (typeof size !== 'number' || !Number.isInteger(size) || size < 0) fail(`input "${INPUT_NAME}" has binary_data_size ${JSON.stringify(size)}: it must be a whole number of bytes`);
+  if (typeof size !== 'number' || !Number.isInteger(size) || size < 0) fail(`input "${INPUT_NAME}" has binary_data_size ${preview(size)}: it must be a whole number of bytes`);
   if (size > binary.length) fail(`input "${INPUT_NAME}" says binary_data_size ${size} but only ${binary.length} bytes follow the JSON header`);
   if (size < binary.length) fail(`${binary.length} bytes follow the JSON header but input "${INPUT_NAME}" says binary_data_size ${size}`);
   return decodeBytesTensor(binary, `input "${INPUT_NAME}"`);
@@ -128,7 +147,7 @@ function imagesFromBinary(size: unknown, binary: Buffer): Buffer[] {
 
 function imageCount(shape: unknown): number {
   const fits = Array.isArray(shape) && (shape.length === 1 || (shape.length === 2 && shape[1] === 1)) && Number.isInteger(shape[0]) && shape[0] >= 0;
-  if (!fits) fail(`input "${INPUT_NAME}" has shape ${JSON.stringify(shape)}: it takes [N] or [N, 1], one encoded image per element`);
+  if (!fits) fail(`input "${INPUT_NAME}" has shape ${preview(shape)}: it takes [N] or [N, 1], one encoded image per element`);
   return (shape as number[])[0] as number;
 }
 
@@ -138,18 +157,18 @@ function requestImages(inputs: unknown, binary: Buffer, limits: InferLimits): Bu
   }
   const input: unknown = inputs[0];
   if (!isRecord(input)) fail('input 0 must be an object');
-  if (input.name !== INPUT_NAME) fail(`unknown input ${JSON.stringify(input.name)}: this model's input is "${INPUT_NAME}"`);
-  if (input.datatype !== 'BYTES') fail(`input "${INPUT_NAME}" has datatype ${JSON.stringify(input.datatype)}: it takes BYTES, one encoded image per element`);
+  if (input.name !== INPUT_NAME) fail(`unknown input ${preview(input.name)}: this model's input is "${INPUT_NAME}"`);
+  if (input.datatype !== 'BYTES') fail(`input "${INPUT_NAME}" has datatype ${preview(input.datatype)}: it takes BYTES, one encoded image per element`);
   const count = imageCount(input.shape);
   if (count === 0) fail(`input "${INPUT_NAME}" holds no image`);
-  if (count > limits.maxFiles) throw new ServerError(413, 'IMGPUSH_TOO_MANY_FILES', `the request holds ${count} images, over --max-files ${limits.maxFiles}`);
+  if (count > limits.maxFiles) throw new ServerError('IMGPUSH_TOO_MANY_FILES', `the request holds ${count} images, over --max-files ${limits.maxFiles}`);
   const size = optionalRecord(input.parameters, `input "${INPUT_NAME}" parameters`).binary_data_size;
   if (size !== undefined && input.data !== undefined) fail(`input "${INPUT_NAME}" has both "data" and binary_data_size: send one`);
   if (size === undefined && binary.length > 0) fail(`${binary.length} bytes follow the JSON header but no input says binary_data_size`);
-  const images = size === undefined ? imagesFromJson(input.data) : imagesFromBinary(size, binary);
-  if (images.length !== count) fail(`input "${INPUT_NAME}" has shape ${JSON.stringify(input.shape)} but its data holds ${images.length} images`);
+  const images = size === undefined ? imagesFromJson(input.data, count) : imagesFromBinary(size, binary);
+  if (images.length !== count) fail(`input "${INPUT_NAME}" has shape ${preview(input.shape)} but its data holds ${images.length} images`);
   images.forEach((image, i) => {
-    if (image.length > limits.maxFileSize) throw new ServerError(413, 'IMGPUSH_FILE_TOO_LARGE', `input image ${i} is ${image.length} bytes, over --max-file-size ${limits.maxFileSize}`);
+    if (image.length > limits.maxFileSize) throw new ServerError('IMGPUSH_FILE_TOO_LARGE', `input image ${i} is ${image.length} bytes, over --max-file-size ${limits.maxFileSize}`);
   });
   return images;
 }
@@ -169,7 +188,7 @@ function requestedOutputs(outputs: unknown, binaryByDefault: boolean): { outputs
   const asked = (outputs as unknown[]).map((output, i) => {
     if (!isRecord(output) || typeof output.name !== 'string') fail(`output ${i} must be an object with a name`);
     const { name } = output;
-    if (!isOutputName(name)) fail(`unknown output ${JSON.stringify(name)}: this model's outputs are "label" and "score"`);
+    if (!isOutputName(name)) fail(`unknown output ${preview(name)}: this model's outputs are "label" and "score"`);
     if (seen.has(name)) fail(`output "${name}" is asked for twice`);
     seen.add(name);
     const parameters = optionalRecord(output.parameters, `output "${name}" parameters`);

@@ -3,10 +3,11 @@ import { after, before, test } from 'node:test';
 import { setImmediate as nextTurn } from 'node:timers/promises';
 import sharp from 'sharp';
 import { request } from 'undici';
-import { buildApp, type AppState } from '../../src/server/app.js';
-import { Batcher } from '../../src/server/batcher.js';
+import { buildApp } from '../../src/server/app.js';
+import type { AppState } from '../../src/server/state.js';
+import { Batcher } from '../../src/server/inference/batcher.js';
 import { ServerMetrics } from '../../src/server/metrics.js';
-import { loadModel } from '../../src/server/model.js';
+import { loadModel } from '../../src/server/inference/model.js';
 import { serve, type RunningServer } from '../../src/server/serve.js';
 import {
   decodeInferenceResponse, encodeBytesTensor, encodeImageRequest, HEADER_LENGTH, joinBinaryBody, type InferenceResponse,

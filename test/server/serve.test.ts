@@ -6,10 +6,11 @@ import sharp from 'sharp';
 import { request } from 'undici';
 import { push, type FileResult } from '../../src/client/index.js';
 import { colorsModel } from '../../src/models/builtin.js';
-import { buildApp, type AppState } from '../../src/server/app.js';
-import { Batcher } from '../../src/server/batcher.js';
+import { buildApp } from '../../src/server/app.js';
+import type { AppState } from '../../src/server/state.js';
+import { Batcher } from '../../src/server/inference/batcher.js';
 import { ServerMetrics } from '../../src/server/metrics.js';
-import { loadModel } from '../../src/server/model.js';
+import { loadModel } from '../../src/server/inference/model.js';
 import { serve, type RunningServer } from '../../src/server/serve.js';
 import { UsageError } from '../../src/shared/errors.js';
 import { makeTree, readJsonl } from '../helpers/files.js';
@@ -184,7 +185,7 @@ test('imgpush pushes a folder to the reference server and the results log holds 
 });
 
 test('imgpush serve stops on SIGTERM with exit 0', async () => {
-  const cli = startCli(['serve', '--port', '0']);
+  const cli = startCli(['serve', '--port', '0', '--drain-delay', '0']);
   await cli.waitFor(/ready: builtin:colors/);
   cli.child.kill('SIGTERM');
   const result = await cli.done;

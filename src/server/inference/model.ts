@@ -3,8 +3,8 @@ import { readFile } from 'node:fs/promises';
 import { createRequire } from 'node:module';
 import { basename, dirname, join } from 'node:path';
 import ort from 'onnxruntime-node';
-import { UsageError } from '../shared/errors.js';
-import { colorsModel, syntheticModel, type BuiltinModel } from '../models/builtin.js';
+import { UsageError } from '../../shared/errors.js';
+import { colorsModel, syntheticModel, type BuiltinModel } from '../../models/builtin.js';
 import type { ImageSpec } from './preprocess.js';
 
 export type Device = 'cpu' | 'cuda' | 'auto';

@@ -1,4 +1,4 @@
-import { ServerError } from './errors.js';
+import { ServerError } from '../errors.js';
 
 export interface BatcherOptions {
   /** Run as soon as this many inputs wait. */
@@ -58,7 +58,7 @@ export class Batcher {
 
   submit(input: Float32Array): Promise<BatchResult> {
     if (this.#queue.length >= this.#options.queueLimit) {
-      return Promise.reject(new ServerError(429, 'IMGPUSH_QUEUE_FULL', `the inference queue is full (${this.#options.queueLimit} images waiting): try again shortly`, 1));
+      return Promise.reject(new ServerError('IMGPUSH_QUEUE_FULL', `the inference queue is full (${this.#options.queueLimit} images waiting): try again shortly`, 1));
     }
     return new Promise((resolve, reject) => {
       this.#queue.push({ input, since: performance.now(), resolve, reject });

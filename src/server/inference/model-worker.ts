@@ -1,5 +1,6 @@
 import { Worker } from 'node:worker_threads';
-import { ImgpushError, UsageError } from '../shared/errors.js';
+import { ImgpushError, UsageError } from '../../shared/errors.js';
+import { ServerError } from '../errors.js';
 import type { ModelInfo, WorkerReply, WorkerRequest } from './inference-worker.js';
 import type { Model, ModelOptions } from './model.js';
 
@@ -31,7 +32,7 @@ export function startModelWorker(options: ModelOptions): Promise<Model> {
       } else {
         const waiting = pending.get(reply.id);
         pending.delete(reply.id);
-        if (reply.error !== undefined) waiting?.reject(new ImgpushError('IMGPUSH_INFERENCE', `inference failed: ${reply.error}`));
+        if (reply.error !== undefined) waiting?.reject(new ServerError('IMGPUSH_INFERENCE', `inference failed: ${reply.error}`));
         else waiting?.resolve(reply.outputs ?? []);
       }
     });

@@ -1,5 +1,5 @@
 import { randomUUID } from 'node:crypto';
-import { ServerError } from './errors.js';
+import { ServerError } from '../errors.js';
 
 export type JobStatus = 'queued' | 'running' | 'done' | 'failed';
 
@@ -38,7 +38,7 @@ export class JobStore {
   create(now = Date.now()): Job {
     this.#expire(now);
     if (this.#entries.size >= this.#capacity && !this.#forgetOldestFinished()) {
-      throw new ServerError(429, 'IMGPUSH_TOO_MANY_JOBS', `${this.#capacity} jobs are pending: try again shortly`, 1);
+      throw new ServerError('IMGPUSH_TOO_MANY_JOBS', `${this.#capacity} jobs are pending: try again shortly`, 1);
     }
     const job: Job = { id: randomUUID(), status: 'queued', created: new Date(now).toISOString() };
     this.#entries.set(job.id, { job, expiresAt: Number.POSITIVE_INFINITY });
