@@ -38,3 +38,9 @@ export const SERVER_CODES = {
 } as const satisfies Record<string, { readonly status: number; readonly meaning: string }>;
 
 export type ServerCode = keyof typeof SERVER_CODES;
+
+/** What stops `imgpush serve` before it listens (exit 2), by code. */
+export const SERVER_START_CODES = {
+  IMGPUSH_BAD_MODEL: { exit: 2, meaning: '--model is not a model onnxruntime can load' },
+  IMGPUSH_NO_CUDA: { exit: 2, meaning: '--device cuda, and CUDA is not there or does not start' },
+} as const satisfies Record<string, { readonly exit: number; readonly meaning: string }>;
