@@ -67,6 +67,11 @@ export function isOverload(error: unknown): boolean {
   return error instanceof NetworkError && OVERLOAD_CODES.has(error.code);
 }
 
+/** The server saying "not now" with 429 or 503, counted for the progress line. */
+export function isThrottled(error: unknown): boolean {
+  return error instanceof HttpStatusError && (error.status === 429 || error.status === 503);
+}
+
 /**
  * How long to wait before retry number `retry` (1 for the first): the
  * server's Retry-After when it sent one, else exponential backoff with full

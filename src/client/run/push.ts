@@ -141,6 +141,7 @@ class PushRun {
       dryRun,
       sample: this.#sample,
       ...this.#recorder.files,
+      failureReasons: this.#recorder.reasons.list(),
       stopReason: control.stopping ? control.reason : undefined,
       gates: { maxFailureRate, failIfP95Ms },
       concurrency: this.#pacer.concurrencySummary,
