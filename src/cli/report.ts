@@ -25,10 +25,18 @@ function displayPath(path: string): string {
   return rel !== '' && rel.length < path.length ? rel : path;
 }
 
-/** `1200/5000` once discovery is done, `1200/1456+` while the total still grows. */
+/** The run's total as known now: discovery's once it is done, else the count ahead once complete; `known` false while it grows. */
+export function totalOf(progress: Readonly<Progress>): { readonly total: number; readonly known: boolean } {
+  if (progress.discoveryDone) return { total: progress.discovered, known: true };
+  if (progress.expectedKnown) return { total: Math.max(progress.expected, progress.discovered), known: true };
+  return { total: Math.max(progress.expected, progress.discovered), known: false };
+}
+
+/** `1200/5000` once the total is known, `1200/1456+` while it still grows. */
 export function doneOfTotal(progress: Readonly<Progress>): string {
   const done = progress.ok + progress.failed + progress.skipped;
-  return `${done}/${progress.discovered}${progress.discoveryDone ? '' : '+'}`;
+  const { total, known } = totalOf(progress);
+  return `${done}/${total}${known ? '' : '+'}`;
 }
 
 /** One line about a file that failed or was skipped, for stderr. */

@@ -354,7 +354,7 @@ export class Discovery {
  * `--exclude` as rsync reads it: a pattern without a slash matches a name at
  * any depth, one with a slash matches the path under the input root.
  */
-function excludeMatcher(patterns: readonly string[]): (posixRel: string) => boolean {
+export function excludeMatcher(patterns: readonly string[]): (posixRel: string) => boolean {
   if (patterns.length === 0) return () => false;
   const never = (): boolean => false;
   const names = patterns.filter((p) => !p.includes('/'));
