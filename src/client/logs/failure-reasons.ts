@@ -9,7 +9,8 @@ export interface FailureReason {
 
 /** Distinct reasons kept at most: beyond them, failures are counted under one "other reasons" line. */
 const MAX_REASONS = 50;
-const OTHER = 'IMGPUSH_OTHER_REASONS';
+/** The code of the line that counts the failures beyond MAX_REASONS: no code of a file's. */
+const OTHER = 'various';
 
 /**
  * Failures counted by reason (code and message), so that a summary says
