@@ -55,7 +55,7 @@ test('a port with nothing listening ends the run after the first file\'s own ret
 });
 
 test('a host name that does not resolve ends the run with "cannot resolve host"', { timeout: 10_000 }, async () => {
-  const summary = await push({ inputs: [tree.root], url: 'http://no-such-host.invalid:8000/predict', retryMinDelayMs: 1, ...logs() });
+  const summary = await push({ inputs: [tree.root], url: 'http://no-such-host.invalid:8000/predict', concurrency: 1, retries: 1, retryMinDelayMs: 1, ...logs() });
   assert.match(summary.stopReason ?? '', /^no answer from http:\/\/no-such-host\.invalid:8000\/predict: cannot resolve host no-such-host\.invalid/);
   assert.equal(summary.failed, FILES);
 });
@@ -142,5 +142,28 @@ test('a Retry-After longer than --retry-max-delay is capped with one warning, an
     assert.equal(summary.ok, 1);
     assert.deepEqual(warnings, ['the server asked to wait 120 s (Retry-After), more than --retry-max-delay: imgpush waits 0.1 s instead']);
     assert.equal(last?.throttled, 3);
+  });
+});
+
+test('until a first success at most 8 requests are in flight; after it, the whole --concurrency', { timeout: 10_000 }, async () => {
+  const held: Array<() => void> = [];
+  let released = false;
+  const server = await startServer(async (_req, _res, index) => {
+    // The first answers at once; the next are held until 12 are in flight at the same time, which a cap of 8 never allows.
+    if (index > 0 && !released) {
+      await new Promise<void>((resolve) => {
+        held.push(resolve);
+        if (held.length === 12) {
+          released = true;
+          for (const release of held) release();
+        }
+      });
+    }
+    return { status: 200 };
+  });
+  await withServer(server, async () => {
+    const summary = await push({ inputs: [tree.root], url: server.url, concurrency: 16, ...logs() });
+    assert.equal(summary.ok, FILES);
+    assert.ok(server.maxInFlight() >= 12);
   });
 });

@@ -121,6 +121,8 @@ export class Pacer {
   readonly #contact: FirstContact;
   readonly #sameAnswer: SameAnswerWatch;
   #cappedRetryAfterTold = false;
+  /** No request has succeeded yet: at most FIRST_CONTACT_CONCURRENCY in flight. */
+  #beforeFirstSuccess = true;
 
   constructor(settings: PacerSettings, parts: { origins: OriginSet; latency: LatencyHistogram; signal: AbortSignal; stopping: () => boolean }, events: PacerEvents) {
     this.#settings = settings;
@@ -276,16 +278,17 @@ export class Pacer {
     this.#events.onRetryAfterCapped(error.retryAfterMs, waitMs);
   }
 
-  /** The first success lifts the cap that first contact puts on the requests in flight. */
+  /** The first success lifts the cap on the requests in flight, and ends the watch for one refusal of every file. */
   #succeeded(): void {
-    if (this.#sameAnswer.done) return;
+    if (!this.#beforeFirstSuccess) return;
+    this.#beforeFirstSuccess = false;
     this.#sameAnswer.succeeded();
     this.#setLimit(this.#adaptive?.limit ?? this.#settings.concurrency);
   }
 
   /** Uploads allowed in flight for a limit of `limit`: fewer until a first success. */
   #allowed(limit: number): number {
-    return this.#sameAnswer.done ? limit : Math.min(limit, FIRST_CONTACT_CONCURRENCY);
+    return this.#beforeFirstSuccess ? Math.min(limit, FIRST_CONTACT_CONCURRENCY) : limit;
   }
 
   #setLimit(limit: number): void {

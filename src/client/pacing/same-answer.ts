@@ -36,11 +36,6 @@ export class SameAnswerWatch {
     this.#stop = stop;
   }
 
-  /** Whether a request has succeeded, or the answers differed: nothing more to watch. */
-  get done(): boolean {
-    return this.#done;
-  }
-
   succeeded(): void {
     this.#done = true;
   }
