@@ -10,7 +10,7 @@ import { parseArguments, runServerCommand, type Output, type ParsedArguments, ty
 const EXIT = { ok: 0, failed: 1, usage: 2, SIGINT: 130, SIGTERM: 143 } as const;
 const { version } = createRequire(import.meta.url)('../../package.json') as { version: string };
 
-/** After this many failure lines on stderr the rest are only in the failure log. */
+/** After this many reasons on stderr, failures for others are only in the failure log (and the summary counts them). */
 const MAX_RESULT_LINES = 10;
 
 type Client = typeof import('../client/index.js');
@@ -42,7 +42,7 @@ async function execute(output: Output, start: (client: Client, hooks: PushHooks)
   const onSigterm = (): void => onSignal('SIGTERM');
   process.on('SIGINT', onSigint);
   process.on('SIGTERM', onSigterm);
-  let shown = 0;
+  const resultLines = new report.ResultLines(MAX_RESULT_LINES);
   try {
     const summary = await start(client, {
       signal: stop.signal,
@@ -52,8 +52,8 @@ async function execute(output: Output, start: (client: Client, hooks: PushHooks)
         // Files a stop kept from being sent, and those done before a resume, are the summary's business, not a line each.
         if (result.ok || result.error?.code === 'IMGPUSH_INTERRUPTED' || result.skipped?.code === 'IMGPUSH_DONE_BEFORE') return;
         if (result.skipped !== undefined && output.quiet) return;
-        if (++shown <= MAX_RESULT_LINES) view.note(report.formatResultLine(result));
-        else if (shown === MAX_RESULT_LINES + 1) view.note('imgpush: more files failed or were skipped; the logs list every one');
+        const line = resultLines.lineFor(result);
+        if (line !== undefined) view.note(line);
       },
       onWarning: (message) => view.note(`imgpush: warning: ${message}`),
     });

@@ -25,18 +25,60 @@ function displayPath(path: string): string {
   return rel !== '' && rel.length < path.length ? rel : path;
 }
 
-/** `1200/5000` once discovery is done, `1200/1456+` while the total still grows. */
+/** The run's total as known now: discovery's once it is done, else the count ahead once complete; `known` false while it grows. */
+export function totalOf(progress: Readonly<Progress>): { readonly total: number; readonly known: boolean } {
+  if (progress.discoveryDone) return { total: progress.discovered, known: true };
+  if (progress.expectedKnown) return { total: Math.max(progress.expected, progress.discovered), known: true };
+  return { total: Math.max(progress.expected, progress.discovered), known: false };
+}
+
+/** `1200/5000` once the total is known, `1200/1456+` while it still grows. */
 export function doneOfTotal(progress: Readonly<Progress>): string {
   const done = progress.ok + progress.failed + progress.skipped;
-  return `${done}/${progress.discovered}${progress.discoveryDone ? '' : '+'}`;
+  const { total, known } = totalOf(progress);
+  return `${done}/${total}${known ? '' : '+'}`;
 }
 
 /** One line about a file that failed or was skipped, for stderr. */
-export function formatResultLine(result: FileResult): string {
+function formatResultLine(result: FileResult): string {
   const path = displayPath(result.path);
   if (result.skipped !== undefined) return `imgpush: skipped ${path}: ${result.skipped.reason}`;
   const attempts = result.attempts > 1 ? ` (${result.attempts} attempts)` : '';
   return `imgpush: failed ${path}: ${result.error?.message ?? 'unknown error'}${attempts}`;
+}
+
+/**
+ * Which results get a line of their own on stderr while the run goes: the
+ * first file of each reason, up to `max` reasons. Files that failed alike
+ * are counted in the summary instead of a line each.
+ */
+export class ResultLines {
+  readonly #max: number;
+  readonly #seen = new Set<string>();
+  #toldMore = false;
+
+  constructor(max: number) {
+    this.#max = max;
+  }
+
+  /** The line to print for `result`, or undefined when the summary will count it. */
+  lineFor(result: FileResult): string | undefined {
+    const reason = result.skipped?.reason ?? result.error?.message ?? '';
+    if (this.#seen.has(reason)) return undefined;
+    if (this.#seen.size < this.#max) {
+      this.#seen.add(reason);
+      return formatResultLine(result);
+    }
+    if (this.#toldMore) return undefined;
+    this.#toldMore = true;
+    return 'imgpush: more files failed or were skipped for other reasons; the logs list every one';
+  }
+}
+
+/** A failure's reason as the summary counts it: an answer by its status, a file the stop kept back as not sent. */
+function reasonText(message: string, stopReason: string | null): string {
+  if (stopReason !== null && message === `not sent: ${stopReason}`) return 'not sent: the run stopped early';
+  return message.replace(/^server answered /, '');
 }
 
 /** What a dry run found, for a person. */
@@ -70,6 +112,10 @@ export function formatSummary(summary: PushSummary, retryCommand: string): strin
   if (summary.shard !== null) {
     const { index, count, otherShards } = summary.shard;
     lines.push(`  shard ${index}/${count}: ${otherShards} files found were left to the other shards`);
+  }
+  if (summary.failureReasons.length > 0) {
+    lines.push('  failed:');
+    for (const { message, count } of summary.failureReasons) lines.push(`    ${count} × ${reasonText(message, summary.stopReason)}`);
   }
   if (summary.resultsFile !== null) lines.push(`  results: ${summary.resultsFile}`);
   for (const reason of summary.gateFailures) lines.push(`  gate failed: ${reason}`);

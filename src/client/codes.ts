@@ -20,6 +20,7 @@ export const CLIENT_CODES = {
   IMGPUSH_SHARP_MISSING: { exit: 2, meaning: '--resize, --format or --quality need sharp, which is not installed or does not load' },
   // A file's failure: it is in the failure log, and the run exits 1.
   IMGPUSH_HTTP_STATUS: { exit: 1, meaning: 'the server answered with a status other than 2xx (the status is in the log line)' },
+  IMGPUSH_MAX_TIME: { exit: 1, meaning: 'the request, answer included, took longer than --max-time' },
   IMGPUSH_NETWORK: { exit: 1, meaning: 'no answer, for a reason the system gave no code for' },
   IMGPUSH_TLS: { exit: 1, meaning: 'the TLS handshake failed: a certificate not trusted, expired, for another host, or refused' },
   IMGPUSH_PROXY: { exit: 1, meaning: 'the proxy refused to connect to the server' },
@@ -30,7 +31,7 @@ export const CLIENT_CODES = {
   IMGPUSH_FOLDER_UNREADABLE: { exit: 1, meaning: 'a folder could not be listed: nothing under it was sent' },
   IMGPUSH_BROKEN_LINK: { exit: 1, meaning: 'a symbolic link whose target does not exist' },
   IMGPUSH_REENCODE_FAILED: { exit: 1, meaning: 'sharp could not decode or encode the file (--resize, --format)' },
-  IMGPUSH_INTERRUPTED: { exit: 1, meaning: 'the run was stopped (a signal, --max-failures, --max-outage) before the file was done' },
+  IMGPUSH_INTERRUPTED: { exit: 1, meaning: 'the run was stopped (a signal, --max-failures, --max-outage, a server that never answered or refused every file alike) before the file was done' },
   IMGPUSH_NOT_LISTED: { exit: 1, meaning: 'a folder, glob or input the stopped run had not walked to its end; imgpush retry walks it again' },
   IMGPUSH_NOT_A_JOB: { exit: 1, meaning: '--async: the server answered without a Location header, so there is no job to poll' },
   IMGPUSH_JOB_GONE: { exit: 1, meaning: '--async: the server no longer knows the job (expired)' },

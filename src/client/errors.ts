@@ -81,16 +81,21 @@ function messageOf(error: unknown): string {
   return error instanceof Error ? error.message : String(error);
 }
 
+/** The host name of `host:port`. */
+function hostOf(host: string): string {
+  return host.replace(/:\d+$/, '');
+}
+
 function firstLine(error: unknown): string {
   return messageOf(error).trim().split(/\r?\n/, 1)[0] ?? '';
 }
 
 const NETWORK_EXPLANATIONS: Readonly<Record<string, (host: string, seconds: number) => string>> = {
-  ECONNREFUSED: (host) => `connection refused by ${host} — is the server running?`,
+  ECONNREFUSED: (host) => `nothing is listening on ${host} (connection refused) — is the server running?`,
   ECONNRESET: (host) => `connection reset by ${host}`,
   EPIPE: (host) => `${host} closed the connection while the file was being sent`,
   ETIMEDOUT: (host) => `connection to ${host} timed out`,
-  ENOTFOUND: (host) => `host name of ${host} not found (DNS lookup failed)`,
+  ENOTFOUND: (host) => `cannot resolve host ${hostOf(host)} (DNS lookup failed)`,
   EAI_AGAIN: (host) => `host name of ${host} could not be looked up right now (DNS)`,
   EHOSTUNREACH: (host) => `${host} is unreachable (no route to host)`,
   ENETUNREACH: (host) => `${host} is unreachable (network down)`,

@@ -8,6 +8,10 @@ export interface Progress {
   bytesDiscovered: number;
   /** True once every input has been walked; until then `discovered` grows. */
   discoveryDone: boolean;
+  /** Files counted ahead of discovery (folders and files named; not globs, lists or shards): the total to come. */
+  expected: number;
+  /** The count ahead is complete: `expected` is the total, while discovery still walks. */
+  expectedKnown: boolean;
   ok: number;
   failed: number;
   skipped: number;
@@ -15,6 +19,8 @@ export interface Progress {
   bytesSent: number;
   inFlight: number;
   retries: number;
+  /** Answers 429 or 503: the server asking to slow down. */
+  throttled: number;
   /** The server is taken to be down: uploads wait while imgpush probes it. */
   serverDown: boolean;
   /** Uploads allowed in flight now (it moves with --concurrency auto). */
@@ -24,7 +30,7 @@ export interface Progress {
 }
 
 export function newProgress(): Progress {
-  return { discovered: 0, bytesDiscovered: 0, discoveryDone: false, ok: 0, failed: 0, skipped: 0, bytesSent: 0, inFlight: 0, retries: 0, serverDown: false, concurrency: 0, otherShards: 0 };
+  return { discovered: 0, bytesDiscovered: 0, discoveryDone: false, expected: 0, expectedKnown: false, ok: 0, failed: 0, skipped: 0, bytesSent: 0, inFlight: 0, retries: 0, throttled: 0, serverDown: false, concurrency: 0, otherShards: 0 };
 }
 
 /** How one file ended: one line of the results log. */

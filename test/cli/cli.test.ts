@@ -126,7 +126,7 @@ test('without a terminal, progress is a plain line on its interval with no escap
     },
   }) as unknown as NodeJS.WriteStream;
   const view = await createProgressView('lines', stream, 10);
-  const progress = { discovered: 12, bytesDiscovered: 96, discoveryDone: true, ok: 3, failed: 0, skipped: 0, bytesSent: 24, inFlight: 1, retries: 0, serverDown: false, concurrency: 1, otherShards: 0 };
+  const progress = { discovered: 12, bytesDiscovered: 96, discoveryDone: true, expected: 0, expectedKnown: false, ok: 3, failed: 0, skipped: 0, bytesSent: 24, inFlight: 1, retries: 0, throttled: 0, serverDown: false, concurrency: 1, otherShards: 0 };
   view.watch(progress);
   while (written.length === 0) await new Promise((resolve) => setTimeout(resolve, 5));
   view.stop();

@@ -33,7 +33,7 @@ test('a private CA: without --cacert, exit 1 with the TLS reason per file; imgpu
   try {
     const refused = await runCli([tree.root, '--url', `${https.url}/predict`], { cwd: work.root });
     assert.equal(refused.code, 1, refused.stderr);
-    assert.match(refused.stderr, /failed .*one\.jpg: the TLS certificate of 127\.0\.0\.1:\d+ is not signed by an authority this machine trusts: give that authority's certificate with --cacert FILE, or skip the check with --insecure \(UNABLE_TO_VERIFY_LEAF_SIGNATURE\)\n/);
+    assert.match(refused.stderr, /failed .*(one\.jpg|two\.png|three\.webp): the TLS certificate of 127\.0\.0\.1:\d+ is not signed by an authority this machine trusts: give that authority's certificate with --cacert FILE, or skip the check with --insecure \(UNABLE_TO_VERIFY_LEAF_SIGNATURE\)\n/);
     assert.doesNotMatch(refused.stderr, /attempts\)|warning/, 'no retry, no outage');
     const [, ...failures] = await readJsonl<FailureRecord>(join(work.root, 'imgpush-failures.jsonl'));
     assert.deepEqual(failures.map((f) => [f.rel, f.code]).sort(), [['one.jpg', 'IMGPUSH_TLS'], ['sub/three.webp', 'IMGPUSH_TLS'], ['two.png', 'IMGPUSH_TLS']]);

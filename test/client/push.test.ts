@@ -156,7 +156,7 @@ test('connection refused is explained in plain words and names the host', async 
   assert.equal(summary.failed, 1);
   const [, failure] = await readJsonl<FailureRecord>(logs.failures);
   assert.equal(failure?.code, 'ECONNREFUSED');
-  assert.equal(failure?.message, `connection refused by ${new URL(url).host} — is the server running?`);
+  assert.equal(failure?.message, `nothing is listening on ${new URL(url).host} (connection refused) — is the server running?`);
   assert.equal(failure?.status, null);
 });
 

@@ -145,6 +145,10 @@ export async function assertInputsExist(inputs: readonly string[]): Promise<void
 
 /** The inputs held nothing to send: a usage error naming where imgpush looked and for what. */
 export function nothingFound({ inputs, extensions }: { inputs: readonly string[]; extensions: ReadonlySet<string> | null }): UsageError {
+  // A glob matches names whatever --ext says: its message is about the glob.
+  if (inputs.length > 0 && inputs.every((input) => picomatch.scan(input).isGlob)) {
+    return new UsageError(`nothing to upload: no file matches ${inputs.join(', ')}`, 'IMGPUSH_NOTHING_FOUND');
+  }
   const where = inputs.length === 0 ? 'the list' : inputs.join(', ');
   const kinds = extensions === null ? 'files' : `files with extensions ${[...extensions].join(', ')}`;
   return new UsageError('IMGPUSH_NOTHING_FOUND', `nothing to upload: no ${kinds} found in ${where} (--ext changes the extensions, --hidden includes dot files)`);
@@ -354,7 +358,7 @@ export class Discovery {
  * `--exclude` as rsync reads it: a pattern without a slash matches a name at
  * any depth, one with a slash matches the path under the input root.
  */
-function excludeMatcher(patterns: readonly string[]): (posixRel: string) => boolean {
+export function excludeMatcher(patterns: readonly string[]): (posixRel: string) => boolean {
   if (patterns.length === 0) return () => false;
   const never = (): boolean => false;
   const names = patterns.filter((p) => !p.includes('/'));

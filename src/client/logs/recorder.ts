@@ -2,6 +2,7 @@ import { ImgpushError } from '../../shared/errors.js';
 import type { Unfinished } from '../discovery/discover.js';
 import { resolve } from 'node:path';
 import { FailureLog } from './failure-log.js';
+import { FailureReasons } from './failure-reasons.js';
 import { JsonlWriter } from './jsonl-writer.js';
 import type { ResolvedOptions } from '../options/types.js';
 import { unsentResult, type FileResult, type Progress } from '../results.js';
@@ -29,6 +30,8 @@ export class Recorder {
   readonly #failures: FailureLog;
   /** The results log (-o); undefined without one, and with --dry-run. */
   readonly #results: JsonlWriter | undefined;
+  /** Failures by reason, for the summary. */
+  readonly reasons = new FailureReasons();
 
   constructor(settings: RecorderSettings, hooks: RecorderHooks) {
     this.#settings = settings;
@@ -67,6 +70,7 @@ export class Recorder {
       progress.skipped++;
     } else {
       progress.failed++;
+      this.reasons.add(result);
       if (maxFailures !== undefined && progress.failed >= maxFailures) stop(`the run stopped after ${maxFailures} files failed (--max-failures)`);
       if (!dryRun) failures.add({
         path: result.path,

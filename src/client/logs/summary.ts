@@ -1,3 +1,4 @@
+import type { FailureReason } from './failure-reasons.js';
 import type { LatencySummary } from '../pacing/latency.js';
 import type { OriginSummary } from '../transport/origins.js';
 import type { Progress } from '../results.js';
@@ -7,6 +8,8 @@ export interface PushSummary {
   readonly total: number;
   readonly ok: number;
   readonly failed: number;
+  /** Why files failed, by reason (code and message), most files first. */
+  readonly failureReasons: readonly FailureReason[];
   readonly skipped: number;
   /** Bytes of the files uploaded (with dryRun: of the files that would be sent). */
   readonly bytes: number;
@@ -43,6 +46,7 @@ export interface SummaryParts {
   readonly sample: readonly string[];
   readonly failuresFile: string | null;
   readonly resultsFile: string | null;
+  readonly failureReasons: readonly FailureReason[];
   /** Why the run stopped early; undefined when it ran to its end. */
   readonly stopReason: string | undefined;
   readonly gates: { readonly maxFailureRate: number | undefined; readonly failIfP95Ms: number | undefined };
@@ -57,6 +61,7 @@ export function summarize(parts: SummaryParts): PushSummary {
     total: progress.discovered,
     ok: progress.ok,
     failed: progress.failed,
+    failureReasons: parts.failureReasons,
     skipped: progress.skipped,
     bytes: dryRun ? progress.bytesDiscovered : progress.bytesSent,
     seconds: round(seconds, 3),

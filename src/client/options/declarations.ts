@@ -255,6 +255,10 @@ export const OPTIONS = {
     flag: '--timeout <duration>', default: 60_000, ...durationFlag(1), recorded: 'yes', group: 'retries and timeouts', commands: BOTH,
     help: 'longest the server may stay silent per request',
   },
+  maxTimeMs: {
+    flag: '--max-time <duration>', ...durationFlag(1), recorded: 'yes', group: 'retries and timeouts', commands: BOTH, shown: 'none',
+    help: 'longest a request may take in all, answer included (as curl\'s): a reply trickled slowly still ends',
+  },
   connectTimeoutMs: {
     flag: '--connect-timeout <duration>', default: 10_000, ...durationFlag(1), recorded: 'yes', group: 'retries and timeouts', commands: BOTH,
     help: 'longest a connection may take to open',

@@ -45,6 +45,8 @@ export interface PushOptions {
   readonly maxConcurrency?: number;
   /** How long the server may stay silent (no answer, no progress) per request; default 60 000 ms. */
   readonly timeoutMs?: number;
+  /** How long a request may take in all, its answer included (curl's --max-time); default none. */
+  readonly maxTimeMs?: number;
   /** How long a connection may take to open; default 10 000 ms. */
   readonly connectTimeoutMs?: number;
   /** Retries per file after the first attempt; default 3. */
@@ -134,6 +136,7 @@ export interface CommonSettings {
   /** The limit is found while the run goes (--concurrency auto). */
   readonly adaptive: boolean;
   readonly timeoutMs: number;
+  readonly maxTimeMs: number | undefined;
   readonly connectTimeoutMs: number;
   readonly retries: number;
   readonly retryMinDelayMs: number;

@@ -5,10 +5,12 @@ import { AdaptiveLimit } from './adaptive-limit.js';
 import { HttpStatusError, InterruptedError } from '../errors.js';
 import type { LatencyHistogram } from './latency.js';
 import type { Origin, OriginSet } from '../transport/origins.js';
+import { FirstContact } from './first-contact.js';
 import { OutageGate } from './outage-gate.js';
 import { RateGate } from './rate-gate.js';
 import type { Progress } from '../results.js';
-import { isOutage, isOverload, isRetryable, retryDelayMs } from './retry-policy.js';
+import { isOutage, isOverload, isRetryable, isThrottled, retryDelayMs } from './retry-policy.js';
+import { SameAnswerWatch } from './same-answer.js';
 
 export interface PacerSettings {
   readonly retries: number;
@@ -31,6 +33,12 @@ export interface PacerEvents {
   onGiveUp(downForMs: number): void;
   onRetry(): void;
   onConcurrency(limit: number): void;
+  /** Sending more is pointless (the server never answered, or refused every file alike): the run must stop. */
+  onHopeless(why: string): void;
+  /** The server said 429 or 503. */
+  onThrottled(): void;
+  /** A Retry-After longer than --retry-max-delay was cut to it (told once a run). */
+  onRetryAfterCapped(askedMs: number, waitedMs: number): void;
 }
 
 /** Where a request's attempts went, and how many were made: filled in while `call` runs. */
@@ -56,7 +64,14 @@ export function pacerReports(progress: Progress, warn: (message: string) => void
     onConcurrency: (limit) => {
       progress.concurrency = limit;
     },
+    onHopeless: stop,
+    onThrottled: () => progress.throttled++,
+    onRetryAfterCapped: (asked, waited) => warn(`the server asked to wait ${seconds(asked)} (Retry-After), more than --retry-max-delay: imgpush waits ${seconds(waited)} instead`),
   };
+}
+
+function seconds(ms: number): string {
+  return `${Number((ms / 1000).toFixed(1))} s`;
 }
 
 /** Outage failures in a row (no answer, 502, 503, 504) after which the run backs off as one. */
@@ -67,6 +82,10 @@ const ADAPTIVE_START = 8;
 /** A job's first poll comes this soon; each next one twice as late, up to MAX_POLL_MS. */
 const FIRST_POLL_MS = 50;
 const MAX_POLL_MS = 5_000;
+/** Until a first success, at most this many in flight: a server that refuses everything gets few requests. */
+const FIRST_CONTACT_CONCURRENCY = 8;
+/** Until the server first answers, retries back off this long at most: a wrong --url should end the run in seconds. */
+const FIRST_CONTACT_MAX_DELAY_MS = 1_000;
 
 /** A job still running: the poll loop waits `waitMs`, and its wait is no failure. */
 export class JobPending extends Error {
@@ -99,6 +118,11 @@ export class Pacer {
   readonly #stopping: () => boolean;
   /** Failures of a server while another was up to take the request (see #unreachable). */
   readonly #failedOver = new WeakSet<object>();
+  readonly #contact: FirstContact;
+  readonly #sameAnswer: SameAnswerWatch;
+  #cappedRetryAfterTold = false;
+  /** No request has succeeded yet: at most FIRST_CONTACT_CONCURRENCY in flight. */
+  #beforeFirstSuccess = true;
 
   constructor(settings: PacerSettings, parts: { origins: OriginSet; latency: LatencyHistogram; signal: AbortSignal; stopping: () => boolean }, events: PacerEvents) {
     this.#settings = settings;
@@ -111,7 +135,9 @@ export class Pacer {
     setMaxListeners(0, this.#signal);
     const { concurrency, adaptive, rate, burst, retryMaxDelayMs, maxOutageMs } = settings;
     this.#adaptive = adaptive ? new AdaptiveLimit({ min: 1, max: concurrency, initial: Math.min(ADAPTIVE_START, concurrency) }) : undefined;
-    this.#limit = pLimit(this.#adaptive?.limit ?? concurrency);
+    this.#contact = new FirstContact(events.onHopeless);
+    this.#sameAnswer = new SameAnswerWatch(events.onHopeless);
+    this.#limit = pLimit(this.#allowed(this.#adaptive?.limit ?? concurrency));
     this.#rate = rate === undefined ? undefined : new RateGate(rate, burst);
     this.gate = new OutageGate({
       threshold: OUTAGE_THRESHOLD,
@@ -162,7 +188,15 @@ export class Pacer {
       tally.origin = origin;
       return this.#send(origin, () => send(origin, body), tally);
     };
-    return callWithRetries(attempt, { retries: this.#settings.retries, decide: this.#decide, signal: this.#signal, onRetry: this.#events.onRetry });
+    return callWithRetries(attempt, { retries: this.#settings.retries, decide: this.#decide, signal: this.#signal, onRetry: this.#events.onRetry })
+      .catch((error: unknown) => {
+        const url = tally.origin?.url.text;
+        if (url !== undefined && !this.#stopping()) {
+          this.#contact.failedForGood(error, url);
+          this.#sameAnswer.failedForGood(error, url);
+        }
+        throw error;
+      });
   }
 
   /**
@@ -195,12 +229,19 @@ export class Pacer {
       const delivery = await send();
       // A request of files none of which could be read was never sent.
       answered = ok = delivery.status !== null;
-      if (answered) this.gate.answered();
+      if (answered) {
+        this.#contact.answered();
+        this.gate.answered();
+      }
+      if (ok) this.#succeeded();
       return delivery;
     } catch (error) {
       answered = error instanceof HttpStatusError;
+      // A 502, 503 or 504 is an answer too: from then on, an outage is a restart the gate rides out.
+      if (answered) this.#contact.answered();
       if (isOutage(error)) this.#unreachable(origin, error as Error);
       else if (answered) this.gate.answered();
+      if (isThrottled(error)) this.#events.onThrottled();
       overloaded = isOverload(error);
       throw error;
     } finally {
@@ -223,27 +264,57 @@ export class Pacer {
   readonly #decide = (error: unknown, attempt: number): Decision => {
     if (this.#settings.retries === 0 || this.#stopping() || !isRetryable(error)) return FINAL;
     if (!this.#consumesRetry(error)) return { retry: true, waitMs: 0, consumes: false };
-    const { retryMinDelayMs: minDelayMs, retryMaxDelayMs: maxDelayMs } = this.#settings;
-    return { retry: true, waitMs: retryDelayMs(error, attempt, { minDelayMs, maxDelayMs }), consumes: true };
+    const { retryMinDelayMs: minDelayMs, retryMaxDelayMs } = this.#settings;
+    const maxDelayMs = this.#contact.made ? retryMaxDelayMs : Math.min(retryMaxDelayMs, FIRST_CONTACT_MAX_DELAY_MS);
+    const waitMs = retryDelayMs(error, attempt, { minDelayMs, maxDelayMs });
+    this.#tellIfCapped(error, waitMs);
+    return { retry: true, waitMs, consumes: true };
   };
+
+  /** Says once a run that the server's Retry-After was longer than the wait it got. */
+  #tellIfCapped(error: unknown, waitMs: number): void {
+    if (this.#cappedRetryAfterTold || !(error instanceof HttpStatusError) || error.retryAfterMs === undefined || error.retryAfterMs <= waitMs) return;
+    this.#cappedRetryAfterTold = true;
+    this.#events.onRetryAfterCapped(error.retryAfterMs, waitMs);
+  }
+
+  /** The first success lifts the cap on the requests in flight, and ends the watch for one refusal of every file. */
+  #succeeded(): void {
+    if (!this.#beforeFirstSuccess) return;
+    this.#beforeFirstSuccess = false;
+    this.#sameAnswer.succeeded();
+    this.#setLimit(this.#adaptive?.limit ?? this.#settings.concurrency);
+  }
+
+  /** Uploads allowed in flight for a limit of `limit`: fewer until a first success. */
+  #allowed(limit: number): number {
+    return this.#beforeFirstSuccess ? Math.min(limit, FIRST_CONTACT_CONCURRENCY) : limit;
+  }
+
+  #setLimit(limit: number): void {
+    const allowed = this.#allowed(limit);
+    if (allowed === this.#limit.concurrency) return;
+    this.#limit.concurrency = allowed;
+    this.#events.onConcurrency(allowed);
+  }
 
   #consumesRetry(error: unknown): boolean {
     if (typeof error === 'object' && error !== null && this.#failedOver.has(error)) return false;
     return !(this.gate.down && isOutage(error));
   }
 
-  /** A server not there: with several, another takes the request; only when none can does the outage gate hear of it. */
+  /**
+   * A server not there: with several, another takes the request; only when
+   * none can does the outage gate hear of it, and only once the server has
+   * answered in this run (a restart) and retries may wait (not --retries 0).
+   */
   #unreachable(origin: Origin, error: Error): void {
     if (this.#origins.unreachable(origin)) this.#failedOver.add(error);
-    else this.gate.failedToReach(error.message);
+    else if (this.#contact.made && this.#settings.retries > 0) this.gate.failedToReach(error.message);
   }
 
   #adapt(ms: number, overloaded: boolean, epoch: number): void {
     if (this.#adaptive === undefined) return;
-    const limit = this.#adaptive.sample(ms, overloaded, epoch);
-    if (limit !== this.#limit.concurrency) {
-      this.#limit.concurrency = limit;
-      this.#events.onConcurrency(limit);
-    }
+    this.#setLimit(this.#adaptive.sample(ms, overloaded, epoch));
   }
 }

@@ -59,12 +59,17 @@ export function isOutage(error: unknown): boolean {
 }
 
 /** The server saying "too much" outright: 429, 503, or no answer in time. */
-const OVERLOAD_CODES: ReadonlySet<string> = new Set(['UND_ERR_HEADERS_TIMEOUT', 'UND_ERR_BODY_TIMEOUT', 'UND_ERR_CONNECT_TIMEOUT']);
+const OVERLOAD_CODES: ReadonlySet<string> = new Set(['UND_ERR_HEADERS_TIMEOUT', 'UND_ERR_BODY_TIMEOUT', 'UND_ERR_CONNECT_TIMEOUT', 'IMGPUSH_MAX_TIME']);
 
 /** Whether a failure tells the adaptive limit to back off (see AdaptiveLimit). */
 export function isOverload(error: unknown): boolean {
   if (error instanceof HttpStatusError) return error.status === 429 || error.status === 503;
   return error instanceof NetworkError && OVERLOAD_CODES.has(error.code);
+}
+
+/** The server saying "not now" with 429 or 503, counted for the progress line. */
+export function isThrottled(error: unknown): boolean {
+  return error instanceof HttpStatusError && (error.status === 429 || error.status === 503);
 }
 
 /**

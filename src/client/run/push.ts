@@ -1,5 +1,6 @@
 import type { ImgpushError } from '../../shared/errors.js';
 import { assertInputsExist, Discovery, nothingFound, pullUnlessAborted, type Discovered } from '../discovery/discover.js';
+import { countAhead } from '../discovery/count-ahead.js';
 import { DoneFiles } from '../filter/done-files.js';
 import { FileAccess } from '../discovery/file-access.js';
 import { Filter } from '../filter/filter.js';
@@ -119,10 +120,16 @@ class PushRun {
     this.#started = performance.now();
     const control = this.#control;
     const unfollow = control.follow(this.#hooks.signal, this.#hooks.cancelSignal);
+    // The total for the progress, counted ahead of discovery; it ends with discovery.
+    const counting = new AbortController();
+    const counted = this.#options.shard === undefined ? countAhead(this.#options, this.#progress, counting.signal) : undefined;
     try {
       await this.#discoverAndSchedule();
+      counting.abort();
       while (this.#finished < this.#scheduled) await this.#roomInQueue();
     } finally {
+      counting.abort();
+      await counted?.catch(NO_CALLBACK);
       unfollow();
       control.end();
       this.#pacer.gate.close();
@@ -141,6 +148,7 @@ class PushRun {
       dryRun,
       sample: this.#sample,
       ...this.#recorder.files,
+      failureReasons: this.#recorder.reasons.list(),
       stopReason: control.stopping ? control.reason : undefined,
       gates: { maxFailureRate, failIfP95Ms },
       concurrency: this.#pacer.concurrencySummary,

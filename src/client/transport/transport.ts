@@ -1,7 +1,7 @@
 import { Readable } from 'node:stream';
 import type { Dispatcher } from 'undici';
 import { createDispatcher } from './dispatcher.js';
-import { HttpStatusError, InterruptedError, toNetworkError, type FileReadError, type ReencodeError } from '../errors.js';
+import { HttpStatusError, InterruptedError, NetworkError, toNetworkError, type FileReadError, type ReencodeError } from '../errors.js';
 import { decodeAnswer, MAX_ANSWER_BYTES, type BodyFormat, type RawAnswer } from '../bodies/body-format.js';
 import { Origin, OriginSet } from './origins.js';
 import type { FileBody, GroupBody } from '../bodies/request-body.js';
@@ -18,6 +18,8 @@ export interface TransportSettings {
   readonly headers: Readonly<Record<string, string>>;
   readonly connections: number;
   readonly timeoutMs: number;
+  /** A request's whole time, answer included (--max-time); undefined for none. */
+  readonly maxTimeMs: number | undefined;
   readonly connectTimeoutMs: number;
   readonly http2: boolean;
   readonly tls: TlsContext | undefined;
@@ -128,10 +130,13 @@ export class Transport {
     // undici sets content-length itself for a Buffer, not for a stream.
     if (data instanceof Readable) headers = { ...headers, 'content-length': String(length) };
     let answer: Dispatcher.ResponseData;
+    // Only with --max-time: a timer per request is a cost the others need not pay.
+    const { maxTimeMs } = this.#settings;
+    const deadline = maxTimeMs === undefined ? undefined : AbortSignal.timeout(maxTimeMs);
     try {
-      answer = await origin.dispatcher.request({ origin: origin.url.origin, path: origin.url.pathFor(rel), method: this.#settings.method, headers, body: data });
+      answer = await origin.dispatcher.request({ origin: origin.url.origin, path: origin.url.pathFor(rel), method: this.#settings.method, headers, body: data, signal: deadline });
     } catch (error) {
-      throw this.#failure(error, origin);
+      throw this.#failure(error, origin, deadline);
     } finally {
       if (data instanceof Readable) data.destroy();
     }
@@ -141,7 +146,7 @@ export class Transport {
       if (ok && !this.#settings.keepResponses) await answer.body.dump();
       else response = this.#settings.format.decode(await readAnswer(answer));
     } catch (error) {
-      throw this.#failure(error, origin);
+      throw this.#failure(error, origin, deadline);
     }
     if (ok) return { status: answer.statusCode, response, location: answer.headers.location };
     const retryAfter = parseRetryAfter(answer.headers['retry-after']);
@@ -191,8 +196,12 @@ export class Transport {
     return this.origins.all.length === 1 ? url.pathname + url.search : url.href;
   }
 
-  #failure(error: unknown, origin: Origin): Error {
+  #failure(error: unknown, origin: Origin, deadline?: AbortSignal): Error {
     if (this.#cancelled !== undefined) return new InterruptedError(true);
+    if (deadline?.aborted === true) {
+      const seconds = (this.#settings.maxTimeMs ?? 0) / 1000;
+      return new NetworkError('IMGPUSH_MAX_TIME', `${origin.context.host} did not finish answering within ${seconds} s (--max-time)`, error);
+    }
     return toNetworkError(error, origin.context);
   }
 }
