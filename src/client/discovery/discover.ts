@@ -147,7 +147,7 @@ export async function assertInputsExist(inputs: readonly string[]): Promise<void
 export function nothingFound({ inputs, extensions }: { inputs: readonly string[]; extensions: ReadonlySet<string> | null }): UsageError {
   // A glob matches names whatever --ext says: its message is about the glob.
   if (inputs.length > 0 && inputs.every((input) => picomatch.scan(input).isGlob)) {
-    return new UsageError(`nothing to upload: no file matches ${inputs.join(', ')}`, 'IMGPUSH_NOTHING_FOUND');
+    return new UsageError('IMGPUSH_NOTHING_FOUND', `nothing to upload: no file matches ${inputs.join(', ')}`);
   }
   const where = inputs.length === 0 ? 'the list' : inputs.join(', ');
   const kinds = extensions === null ? 'files' : `files with extensions ${[...extensions].join(', ')}`;
