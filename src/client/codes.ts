@@ -15,7 +15,7 @@ export const CLIENT_CODES = {
   IMGPUSH_BAD_TEMPLATE: { exit: 2, meaning: '--template is not valid JSON once filled, or misplaces {base64}' },
   IMGPUSH_BAD_LOG_PATH: { exit: 2, meaning: 'the folder of --out or --failures does not exist or cannot be written' },
   IMGPUSH_BAD_FAILURE_LOG: { exit: 2, meaning: 'the file given to imgpush retry is not a failure log imgpush can read' },
-  IMGPUSH_BAD_RESULTS_LOG: { exit: 2, meaning: 'a --skip-done results log does not exist or cannot be read' },
+  IMGPUSH_BAD_RESULTS_LOG: { exit: 2, meaning: 'a --skip-done file is not a results log, or cannot be read' },
   IMGPUSH_BAD_TLS_FILE: { exit: 2, meaning: '--cacert, --cert or --key cannot be read, holds no PEM, is encrypted, or the key does not match' },
   IMGPUSH_SHARP_MISSING: { exit: 2, meaning: '--resize, --format or --quality need sharp, which is not installed or does not load' },
   // A file's failure: it is in the failure log, and the run exits 1.
@@ -37,8 +37,8 @@ export const CLIENT_CODES = {
   IMGPUSH_JOB_FAILED: { exit: 1, meaning: '--async: the job failed on the server' },
   IMGPUSH_INTERNAL: { exit: 1, meaning: 'an unexpected error; --verbose shows where' },
   // The run as a whole.
-  IMGPUSH_LOG_WRITE: { exit: 1, meaning: 'a log could not be written: the run stops, since a result nobody can find is a lost file' },
+  IMGPUSH_LOG_WRITE: { exit: 4, meaning: 'a log could not be written: the run stops, its summary says why, and the lines the log could not take go to imgpush-unlogged-….jsonl (else stderr)' },
   // Skips: the file was not sent on purpose; the run's exit code does not change.
   IMGPUSH_EXCLUDED: { exit: 0, meaning: 'a file named outright that matches --exclude' },
   IMGPUSH_DONE_BEFORE: { exit: 0, meaning: 'uploaded by an earlier run and unchanged since (--skip-done)' },
-} as const satisfies Readonly<Record<string, { readonly exit: 0 | 1 | 2; readonly meaning: string }>>;
+} as const satisfies Readonly<Record<string, { readonly exit: 0 | 1 | 2 | 4; readonly meaning: string }>>;

@@ -240,7 +240,8 @@ export const OPTIONS = {
   },
   out: {
     flag: '--out <file>', short: '-o', parse: text, recorded: 'no', group: 'logs and resume', commands: BOTH,
-    help: 'results log: one JSON line per file',
+    retryShown: 'the results log of the run that failed, appended to',
+    help: 'results log: one JSON line per file; - for stdout (the summary then goes to stderr)',
   },
   failures: {
     flag: '--failures <file>', default: 'imgpush-failures.jsonl', parse: text, recorded: 'no', group: 'logs and resume', commands: BOTH,
@@ -339,6 +340,7 @@ export const OPTIONS = {
     flag: '--fail-if-p95 <ms>', parse: positiveNumber, validate: (value, name) => positive(name, value), recorded: 'no', group: 'output', commands: BOTH,
     help: 'exit 1 when the upload latency p95 is over this many ms',
   },
+  appendOut: { name: 'append to the results log', default: false, recorded: 'no' },
   graceMs: { name: 'grace period', default: 5_000, validate: (ms, name) => duration(name, ms, 0), recorded: 'no' },
   streamThresholdBytes: { name: 'stream threshold', default: 1024 * 1024, validate: (value, name) => integer(name, value, 0), recorded: 'no' },
 } as const satisfies Declarations;

@@ -59,8 +59,10 @@ export interface PushOptions {
   readonly exclude?: readonly string[];
   /** Include files and folders whose name starts with a dot; default false. */
   readonly hidden?: boolean;
-  /** Results log (JSONL), one line per file. */
+  /** Results log (JSONL), one line per file; `-` for stdout. */
   readonly out?: string;
+  /** Append to `out` instead of truncating it (imgpush retry does); default false. */
+  readonly appendOut?: boolean;
   /** Failure log (JSONL); default `imgpush-failures.jsonl`, created only when a file fails. */
   readonly failures?: string;
   /** After a stop, how long uploads in flight may take to finish before they are aborted; default 5 000 ms. */
@@ -182,7 +184,10 @@ export interface ResolvedOptions extends CommonSettings {
   readonly headers: Readonly<Record<string, string>>;
   readonly extensions: ReadonlySet<string> | null;
   readonly out: string | undefined;
+  readonly appendOut: boolean;
   readonly failures: string;
+  /** `failures` was given, not the default: it is written where named, and refused if it holds an earlier run's failures. */
+  readonly failuresGiven: boolean;
   readonly graceMs: number;
   readonly streamThresholdBytes: number;
   readonly skipDone: readonly string[];

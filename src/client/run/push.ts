@@ -4,7 +4,7 @@ import { DoneFiles } from '../filter/done-files.js';
 import { FileAccess } from '../discovery/file-access.js';
 import { Filter } from '../filter/filter.js';
 import { LatencyHistogram } from '../pacing/latency.js';
-import { assertLogsWritable } from '../logs/log-paths.js';
+import { planLogs, type LogPlan } from '../logs/log-paths.js';
 import { resolveOptions } from '../options/resolve.js';
 import type { PushOptions, ResolvedOptions } from '../options/types.js';
 import { Packer } from '../schedule/packer.js';
@@ -43,15 +43,23 @@ export interface PushHooks {
 export async function push(options: PushOptions, hooks: PushHooks = {}): Promise<PushSummary> {
   const resolved = resolveOptions(options);
   await assertInputsExist(resolved.inputs);
-  await assertLogsWritable(resolved);
+  const logs = await planLogs(resolved);
   const tls = await loadTlsContext(resolved);
   const reencoder = resolved.reencode === undefined ? undefined : await loadReencoder(resolved.reencode);
-  const done = await DoneFiles.load(resolved.skipDone);
-  for (const warning of resolved.warnings) hooks.onWarning?.(warning);
-  return new PushRun(resolved, hooks, done, tls, reencoder).run();
+  const done = await DoneFiles.load(resolved.skipDone, resolved.out);
+  for (const warning of [...resolved.warnings, ...logs.warnings, ...done.warnings]) hooks.onWarning?.(warning);
+  return new PushRun(resolved, hooks, { done, logs, tls, reencoder }).run();
 }
 
 const NO_CALLBACK = (): void => {};
+
+/** What push() prepared before the run: files done before, how the logs open, TLS, sharp. */
+interface Prepared {
+  readonly done: DoneFiles;
+  readonly logs: LogPlan;
+  readonly tls: TlsContext | undefined;
+  readonly reencoder: Reencoder | undefined;
+}
 /** A dry run lists this many of the files it would send. */
 const DRY_RUN_SAMPLE = 10;
 
@@ -82,15 +90,18 @@ class PushRun {
   #started = 0;
   #scheduled = 0;
   #finished = 0;
-  #fatal: ImgpushError | undefined;
+  /** A log that could not be written: the run stops, and says so in its summary. */
+  #logError: ImgpushError | undefined;
+  /** The run is over (its logs closing): a log error then stops nothing. */
+  #ended = false;
   #wake: (() => void) | undefined;
 
-  constructor(options: ResolvedOptions, hooks: PushHooks, done: DoneFiles, tls: TlsContext | undefined, reencoder: Reencoder | undefined) {
+  constructor(options: ResolvedOptions, hooks: PushHooks, { done, logs, tls, reencoder }: Prepared) {
     this.#options = options;
     this.#hooks = hooks;
     this.#onProgress = hooks.onProgress ?? NO_CALLBACK;
     const control = this.#control = new RunControl(options.graceMs);
-    this.#recorder = new Recorder(options, {
+    this.#recorder = new Recorder(options, logs, {
       progress: this.#progress, onResult: hooks.onResult, onWarning: hooks.onWarning, stop: (why) => control.stop(why), onLogError: (error) => this.#fail(error),
     });
     const format = bodyFormatFor(options);
@@ -124,12 +135,12 @@ class PushRun {
       while (this.#finished < this.#scheduled) await this.#roomInQueue();
     } finally {
       unfollow();
+      this.#ended = true;
       control.end();
       this.#pacer.gate.close();
       await this.#transport.close();
       this.#recorder.close();
     }
-    if (this.#fatal !== undefined) throw this.#fatal;
     const progress = this.#progress;
     // A shard may well be empty when the others are not.
     if (progress.discovered === 0 && progress.otherShards === 0 && !control.stopping) throw nothingFound(this.#options);
@@ -142,6 +153,7 @@ class PushRun {
       sample: this.#sample,
       ...this.#recorder.files,
       stopReason: control.stopping ? control.reason : undefined,
+      logError: this.#logError?.message,
       gates: { maxFailureRate, failIfP95Ms },
       concurrency: this.#pacer.concurrencySummary,
       origins: this.#transport.origins.all.map((origin) => origin.summary()),
@@ -219,9 +231,13 @@ class PushRun {
     });
   }
 
-  /** A log that cannot be written ends the run: a result nobody can find is a lost file. */
+  /**
+   * A log that cannot be written stops the run (a result nobody can find is
+   * a lost file): uploads in flight finish, the lines go to the fallback, and
+   * the summary says why.
+   */
   #fail(error: ImgpushError): void {
-    this.#fatal ??= error;
-    this.#control.stop(`imgpush could not write its log (${error.message})`);
+    this.#logError ??= error;
+    if (!this.#ended) this.#control.stop(`imgpush could not write its log (${error.message})`);
   }
 }
