@@ -1,4 +1,4 @@
-import type { Dir, Stats } from 'node:fs';
+import type { Dir, Dirent, Stats } from 'node:fs';
 import { stat } from 'node:fs/promises';
 import { FileAccess } from './file-access.js';
 import { basename, relative, resolve, sep } from 'node:path';
@@ -249,8 +249,7 @@ export class Discovery {
     }
     const fileRel = rel || basename(abs);
     if (!stats.isFile()) {
-      const error = new ImgpushError('IMGPUSH_NOT_A_FILE', 'not a regular file (a device, socket or pipe)');
-      yield [{ kind: 'failed', path: abs, rel: fileRel, error }];
+      if (this.#files.add(stats, abs)) yield [{ kind: 'failed', path: abs, rel: fileRel, error: notAFile() }];
     } else if (this.#excluded(toPosix(fileRel))) {
       yield [{ kind: 'skipped', path: abs, rel: fileRel, code: 'IMGPUSH_EXCLUDED', reason: `${how} but matches --exclude` }];
     } else if (this.#files.add(stats, abs)) {
@@ -325,14 +324,16 @@ export class Discovery {
           stats = await access.stat(abs);
         } catch (error) {
           if (wanted) batch.push({ kind: 'failed', path: abs, rel, error: brokenLinkOr(error, entry.isSymbolicLink()) });
+          // A folder that cannot be reached (EACCES, ENAMETOOLONG, ELOOP) holds files nobody would hear of: it fails, and retry walks it again.
+          else if (mayBeFolder(entry, error)) batch.push({ kind: 'failed', path: abs, rel, error: folderUnreadable(error) });
           continue;
         }
         if (stats.isDirectory()) {
           if (folder.depth < (root.maxDepth ?? Infinity) && folders.add(stats, abs)) {
             stack.push({ abs, rel, below, depth: folder.depth + 1 });
           }
-        } else if (wanted && stats.isFile() && this.#files.add(stats, abs)) {
-          batch.push({ kind: 'file', path: abs, rel, size: stats.size, mtimeMs: stats.mtimeMs });
+        } else if (wanted && this.#files.add(stats, abs)) {
+          batch.push(stats.isFile() ? { kind: 'file', path: abs, rel, size: stats.size, mtimeMs: stats.mtimeMs } : { kind: 'failed', path: abs, rel, error: notAFile() });
           if (batch.length === BATCH) {
             yield batch;
             batch = [];
@@ -340,9 +341,7 @@ export class Discovery {
         }
       }
     } catch (error) {
-      const { message } = toFileReadError(error);
-      const failure = new ImgpushError('IMGPUSH_FOLDER_UNREADABLE', `cannot read folder: ${message}`, { cause: error });
-      batch.push({ kind: 'failed', path: folder.abs, rel: folder.rel, error: failure });
+      batch.push({ kind: 'failed', path: folder.abs, rel: folder.rel, error: folderUnreadable(error) });
     } finally {
       dir?.closeSync();
     }
@@ -362,6 +361,21 @@ function excludeMatcher(patterns: readonly string[]): (posixRel: string) => bool
   const byName = names.length === 0 ? never : picomatch(names, { dot: true });
   const byPath = paths.length === 0 ? never : picomatch(paths, { dot: true });
   return (rel) => byPath(rel) || byName(rel.slice(rel.lastIndexOf('/') + 1));
+}
+
+function notAFile(): ImgpushError {
+  return new ImgpushError('IMGPUSH_NOT_A_FILE', 'not a regular file (a device, socket or pipe)');
+}
+
+function folderUnreadable(error: unknown): ImgpushError {
+  return new ImgpushError('IMGPUSH_FOLDER_UNREADABLE', `cannot read folder: ${toFileReadError(error).message}`, { cause: error });
+}
+
+/** An entry whose stat failed may be a folder: one listed as such, of an unknown type, or a link that points somewhere (not a broken one). */
+function mayBeFolder(entry: Dirent, error: unknown): boolean {
+  if (entry.isDirectory()) return true;
+  if (entry.isSymbolicLink()) return !isNodeError(error, 'ENOENT');
+  return !entry.isFile() && !entry.isFIFO() && !entry.isSocket() && !entry.isCharacterDevice() && !entry.isBlockDevice();
 }
 
 function brokenLinkOr(error: unknown, isLink: boolean): ImgpushError {
