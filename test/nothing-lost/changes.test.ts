@@ -164,7 +164,6 @@ describe('issue 14, cases 14–15: files that change, calls that never return', 
   });
 
   test('a file replaced by a named pipe after it was found does not freeze the run: Ctrl-C still stops it, and the pipe is a failure with its reason', {
-    todo: 'issue 14 case 15: openSync blocks the event loop on the FIFO: SIGINT is never handled, only SIGKILL ends it',
     skip: SYS_OPENAT < 0 ? `no openat number known for ${process.arch}` : undefined,
     timeout: 30_000, // a safety net for a process that never ends, not a measure
   }, async (t) => {
