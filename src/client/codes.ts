@@ -25,7 +25,7 @@ export const CLIENT_CODES = {
   IMGPUSH_PROXY: { exit: 1, meaning: 'the proxy refused to connect to the server' },
   IMGPUSH_PROXY_AUTH: { exit: 1, meaning: 'the proxy asked for a user and password (407)' },
   IMGPUSH_FILE_READ: { exit: 1, meaning: 'the file could not be read, for a reason the system gave no code for' },
-  IMGPUSH_FILE_CHANGED: { exit: 1, meaning: 'the file changed size while it was being read; a retry reads it again' },
+  IMGPUSH_FILE_CHANGED: { exit: 1, meaning: 'the file changed (size, modification or change time) after it was found or while it was sent: never logged uploaded; imgpush retry sends it as it then is' },
   IMGPUSH_NOT_A_FILE: { exit: 1, meaning: 'the path is a device, socket or pipe, not a regular file' },
   IMGPUSH_FOLDER_UNREADABLE: { exit: 1, meaning: 'a folder could not be listed: nothing under it was sent' },
   IMGPUSH_BROKEN_LINK: { exit: 1, meaning: 'a symbolic link whose target does not exist' },

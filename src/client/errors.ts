@@ -42,10 +42,10 @@ export class FileReadError extends ImgpushError {
   }
 }
 
-/** The file's size changed while it was being sent; the next attempt reads it again. */
+/** The file changed (its size, modification or change time) while it was being read or sent; the next attempt reads it again. */
 export class FileChangedError extends ImgpushError {
-  constructor(expected: number, actual: number) {
-    super('IMGPUSH_FILE_CHANGED', `file changed while it was being sent (${expected} bytes expected, ${actual} read)`);
+  constructor(detail: string) {
+    super('IMGPUSH_FILE_CHANGED', `file changed while it was being sent (${detail})`);
   }
 }
 

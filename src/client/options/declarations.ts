@@ -205,6 +205,10 @@ export const OPTIONS = {
     flag: '--async', parse: on, recorded: 'yes', group: 'target and body', commands: BOTH,
     help: '--url is a jobs endpoint (202 + Location): poll each file\'s job and log its result',
   },
+  checksum: {
+    flag: '--checksum', parse: on, recorded: 'yes', group: 'target and body', commands: BOTH,
+    help: 'send each body\'s SHA-256 as Content-Digest (RFC 9530), and log it as sha256',
+  },
   resize: {
     flag: '--resize <max>', ...countFlag(1), recorded: 'yes', group: 'target and body', commands: BOTH,
     help: 're-encode each image (needs sharp) to fit within max x max pixels, never enlarged',

@@ -152,6 +152,7 @@ export function resolveOptions(options: PushOptions): ResolvedOptions {
     concurrency, adaptive, timeoutMs, connectTimeoutMs, retries, retryMinDelayMs, retryMaxDelayMs,
     maxOutageMs: check('maxOutageMs', options.maxOutageMs ?? DEFAULTS.maxOutageMs),
     async: options.async ?? false,
+    checksum: options.checksum ?? false,
     filesPerRequest,
     maxRequestBytes: check('maxRequestBytes', options.maxRequestBytes ?? DEFAULTS.maxRequestBytes),
     rate: options.rate === undefined ? undefined : check('rate', options.rate),

@@ -85,6 +85,8 @@ export interface PushOptions {
   readonly maxOutageMs?: number;
   /** `--url` is a jobs endpoint: each file's 202 + Location is polled until its job is done. */
   readonly async?: boolean;
+  /** Send each body's SHA-256 as `Content-Digest: sha-256=:…:` (RFC 9530) and log it as `sha256`; default false. */
+  readonly checksum?: boolean;
   /** Files packed into one multipart request (the field repeated), up to `maxRequestBytes`; default 1. */
   readonly filesPerRequest?: number;
   /** With filesPerRequest: the most file bytes in one request (a larger file goes alone); default 8 MiB. */
@@ -142,6 +144,7 @@ export interface CommonSettings {
   readonly retryMaxDelayMs: number;
   readonly maxOutageMs: number;
   readonly async: boolean;
+  readonly checksum: boolean;
   readonly filesPerRequest: number;
   readonly maxRequestBytes: number;
   readonly rate: number | undefined;

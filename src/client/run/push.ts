@@ -117,7 +117,7 @@ class PushRun {
       this.#wake?.();
     });
     this.#filter = new Filter({ shard: options.shard, done, dryRun: options.dryRun });
-    const bodies = new FileBodyReader(this.#files, format, options.streamThresholdBytes, reencoder);
+    const bodies = new FileBodyReader(this.#files, format, options.streamThresholdBytes, reencoder, options.checksum);
     const finish = (result: FileResult): void => this.#finish(result);
     this.#uploader = new Uploader({ bodies, transport: this.#transport, pacer: this.#pacer, control, progress: this.#progress, async: options.async }, finish);
     this.#packer = new Packer(options, {

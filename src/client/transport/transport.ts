@@ -39,6 +39,8 @@ export interface Delivery {
   readonly bytes: number;
   /** Where the server said the file's job is (a 202 with Location): a path, or with several servers a whole URL. */
   readonly job?: string;
+  /** With --checksum: the SHA-256 of the body sent, hex. */
+  readonly sha256?: string;
 }
 
 /** What a request of several files came to: per file, its bytes and its share of the answer, or why it was left out. */
