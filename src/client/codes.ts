@@ -30,6 +30,7 @@ export const CLIENT_CODES = {
   IMGPUSH_FOLDER_UNREADABLE: { exit: 1, meaning: 'a folder could not be listed: nothing under it was sent' },
   IMGPUSH_BROKEN_LINK: { exit: 1, meaning: 'a symbolic link whose target does not exist' },
   IMGPUSH_REENCODE_FAILED: { exit: 1, meaning: 'sharp could not decode or encode the file (--resize, --format)' },
+  IMGPUSH_ANSWER_LOST: { exit: 1, meaning: 'the request reached the server whole (or its 2xx status came), then the answer was lost: the server may have taken the file; it is retried, and imgpush retry sends it again (at least once)' },
   IMGPUSH_INTERRUPTED: { exit: 1, meaning: 'the run was stopped (a signal, --max-failures, --max-outage) before the file was done' },
   IMGPUSH_NOT_LISTED: { exit: 1, meaning: 'a folder, glob or input the stopped run had not walked to its end; imgpush retry walks it again' },
   IMGPUSH_NOT_A_JOB: { exit: 1, meaning: '--async: the server answered without a Location header, so there is no job to poll' },

@@ -1,5 +1,5 @@
 import { ImgpushError } from '../shared/errors.js';
-import { HttpStatusError } from './errors.js';
+import { AnswerLostError, HttpStatusError } from './errors.js';
 
 /** Live counters of a run. The same object is passed to every onProgress call: read it, do not keep it. */
 export interface Progress {
@@ -90,8 +90,9 @@ export function failedResult(file: FileIdentity, thrown: unknown, { attempts, ms
     ? thrown
     : new ImgpushError('IMGPUSH_INTERNAL', `unexpected error: ${thrown instanceof Error ? thrown.message : String(thrown)}`, { cause: thrown });
   const answer = error instanceof HttpStatusError ? error : undefined;
+  const status = answer?.status ?? (error instanceof AnswerLostError ? error.status : null);
   return {
-    path: file.path, rel: file.rel, size: file.size, mtimeMs: file.mtimeMs, url, ok: false, status: answer?.status ?? null, bytes: 0, ms: roundMs(ms), attempts, response: answer?.response, error: { code: error.code, message: error.message },
+    path: file.path, rel: file.rel, size: file.size, mtimeMs: file.mtimeMs, url, ok: false, status, bytes: 0, ms: roundMs(ms), attempts, response: answer?.response, error: { code: error.code, message: error.message },
   };
 }
 
