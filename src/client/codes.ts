@@ -28,6 +28,8 @@ export const CLIENT_CODES = {
   IMGPUSH_FILE_CHANGED: { exit: 1, meaning: 'the file changed (size, modification or change time) after it was found or while it was sent: never logged uploaded; imgpush retry sends it as it then is' },
   IMGPUSH_NOT_A_FILE: { exit: 1, meaning: 'the path is a device, socket or pipe, not a regular file' },
   IMGPUSH_FOLDER_UNREADABLE: { exit: 1, meaning: 'a folder could not be listed: nothing under it was sent' },
+  IMGPUSH_NAME_NOT_UTF8: { exit: 1, meaning: 'a file or folder name is not valid UTF-8: imgpush cannot name it yet (rename it and send it again)' },
+  IMGPUSH_SAME_TARGET: { exit: 1, meaning: 'a per-file --url ({path}, {name}…) gives this file the URL of another file of the run: it is not sent over it' },
   IMGPUSH_BROKEN_LINK: { exit: 1, meaning: 'a symbolic link whose target does not exist' },
   IMGPUSH_REENCODE_FAILED: { exit: 1, meaning: 'sharp could not decode or encode the file (--resize, --format)' },
   IMGPUSH_ANSWER_LOST: { exit: 1, meaning: 'the request reached the server whole (or its 2xx status came), then the answer was lost: the server may have taken the file; it is retried, and imgpush retry sends it again (at least once)' },
@@ -41,5 +43,6 @@ export const CLIENT_CODES = {
   IMGPUSH_LOG_WRITE: { exit: 4, meaning: 'a log could not be written: the run stops, its summary says why, and the lines the log could not take go to imgpush-unlogged-….jsonl (else stderr)' },
   // Skips: the file was not sent on purpose; the run's exit code does not change.
   IMGPUSH_EXCLUDED: { exit: 0, meaning: 'a file named outright that matches --exclude' },
+  IMGPUSH_SAME_FILE: { exit: 0, meaning: 'a second name of a file already found (a hard link, a symlink, overlapping inputs): sent once, under its first name' },
   IMGPUSH_DONE_BEFORE: { exit: 0, meaning: 'uploaded by an earlier run and unchanged since (--skip-done)' },
 } as const satisfies Readonly<Record<string, { readonly exit: 0 | 1 | 2 | 4; readonly meaning: string }>>;

@@ -115,9 +115,7 @@ describe('issue 14, cases 1–4: files found, then in no record', { concurrency:
     assert.equal(server.received.length, 1);
   });
 
-  test('a file whose name is not valid UTF-8 is sent, or fails with its true reason, never "file not found"', {
-    todo: 'issue 14 case 3: it fails ENOENT "file not found (removed or renamed after it was listed?)" and is never sent',
-  }, async (t) => {
+  test('a file whose name is not valid UTF-8 is sent, or fails with its true reason, never "file not found"', async (t) => {
     const work = await makeWork();
     const server = await startServer();
     t.after(async () => {
@@ -137,9 +135,7 @@ describe('issue 14, cases 1–4: files found, then in no record', { concurrency:
     assert.ok(sent || summary?.failed === 1, 'neither sent nor failed');
   });
 
-  test('{path}: two inputs with the same relative path never both end "uploaded" to one URL', {
-    todo: 'issue 14 case 4: both are sent to /up/x.jpg, the second overwrites the first, both logged ok',
-  }, async (t) => {
+  test('{path}: two inputs with the same relative path never both end "uploaded" to one URL', async (t) => {
     const work = await makeWork();
     const server = await startServer();
     t.after(async () => {
@@ -156,9 +152,7 @@ describe('issue 14, cases 1–4: files found, then in no record', { concurrency:
     assert.ok(refusedBeforeSending || secondFailed, `${server.received.length} requests to ${server.received.map((r) => r.url).join(', ')}`);
   });
 
-  test('a file reached under several names (a hard link, a symlink) is sent once, and each other name is logged skipped "same file as …"', {
-    todo: 'issue 14 case 4: sent once under the name read first; the other two names are in no log',
-  }, async (t) => {
+  test('a file reached under several names (a hard link, a symlink) is sent once, and each other name is logged skipped "same file as …"', async (t) => {
     const work = await makeWork();
     const server = await startServer();
     t.after(async () => {

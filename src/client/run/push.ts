@@ -3,6 +3,7 @@ import { assertInputsExist, Discovery, nothingFound, pullUnlessAborted, type Dis
 import { DoneFiles } from '../filter/done-files.js';
 import { FileAccess } from '../discovery/file-access.js';
 import { Filter } from '../filter/filter.js';
+import { TargetSet } from '../filter/target-set.js';
 import { LatencyHistogram } from '../pacing/latency.js';
 import { planLogs, type LogPlan } from '../logs/log-paths.js';
 import { resolveOptions } from '../options/resolve.js';
@@ -116,7 +117,9 @@ class PushRun {
       this.#pacer.gate.close(control.interrupted());
       this.#wake?.();
     });
-    this.#filter = new Filter({ shard: options.shard, done, dryRun: options.dryRun });
+    const template = options.urls[0];
+    const targets = template?.perFile === true ? new TargetSet(template) : undefined;
+    this.#filter = new Filter({ shard: options.shard, done, dryRun: options.dryRun, targets });
     const bodies = new FileBodyReader(this.#files, format, options.streamThresholdBytes, reencoder, options.checksum);
     const finish = (result: FileResult): void => this.#finish(result);
     this.#uploader = new Uploader({ bodies, transport: this.#transport, pacer: this.#pacer, control, progress: this.#progress, async: options.async }, finish);
