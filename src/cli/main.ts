@@ -6,8 +6,21 @@ import type { ListedFile } from '../client/discovery/discover.js';
 import { UsageError } from '../shared/errors.js';
 import { parseArguments, runServerCommand, type Output, type ParsedArguments, type PushArguments, type RetryArguments } from './parse.js';
 
-/** Exit codes, documented in README. */
-const EXIT = { ok: 0, failed: 1, usage: 2, SIGINT: 130, SIGTERM: 143 } as const;
+/** Exit codes, documented in README and docs/errors.md. */
+const EXIT = { ok: 0, failed: 1, usage: 2, logFailed: 4, SIGHUP: 129, SIGINT: 130, SIGTERM: 143 } as const;
+type StopSignal = 'SIGHUP' | 'SIGINT' | 'SIGTERM';
+const STOP_SIGNALS: readonly StopSignal[] = ['SIGINT', 'SIGTERM', 'SIGHUP'];
+
+/**
+ * A reader gone (`imgpush … | head -1`, a closed terminal) ends the output,
+ * not the run: the logs still account for every file, and the exit code is
+ * the run's. Without a listener, EPIPE would be an uncaught 'error' event.
+ */
+function outliveClosedOutput(): void {
+  for (const stream of [process.stdout, process.stderr]) {
+    stream.on('error', () => {});
+  }
+}
 const { version } = createRequire(import.meta.url)('../../package.json') as { version: string };
 
 /** After this many reasons on stderr, failures for others are only in the failure log (and the summary counts them). */
@@ -20,7 +33,7 @@ type Client = typeof import('../client/index.js');
  * the exit code. The client and the progress bar load here, not at start,
  * so `--help` and `--version` stay fast.
  */
-async function execute(output: Output, start: (client: Client, hooks: PushHooks) => Promise<PushSummary>): Promise<number> {
+async function execute(output: Output, resultsOnStdout: boolean, start: (client: Client, hooks: PushHooks) => Promise<PushSummary>): Promise<number> {
   const [client, { createProgressView }, report] = await Promise.all([
     import('../client/index.js'), import('./progress.js'), import('./report.js'),
   ]);
@@ -28,8 +41,8 @@ async function execute(output: Output, start: (client: Client, hooks: PushHooks)
   const view = await createProgressView(mode);
   const stop = new AbortController();
   const cancel = new AbortController();
-  let stoppedBy: 'SIGINT' | 'SIGTERM' | undefined;
-  const onSignal = (name: 'SIGINT' | 'SIGTERM'): void => {
+  let stoppedBy: StopSignal | undefined;
+  const onSignal = (name: StopSignal): void => {
     if (stoppedBy === undefined) {
       stoppedBy = name;
       view.note('imgpush: stopping: uploads in flight get 5 s to finish (Ctrl-C again to abort them now)');
@@ -38,10 +51,8 @@ async function execute(output: Output, start: (client: Client, hooks: PushHooks)
       cancel.abort();
     }
   };
-  const onSigint = (): void => onSignal('SIGINT');
-  const onSigterm = (): void => onSignal('SIGTERM');
-  process.on('SIGINT', onSigint);
-  process.on('SIGTERM', onSigterm);
+  const listeners = STOP_SIGNALS.map((name) => [name, (): void => onSignal(name)] as const);
+  for (const [name, listener] of listeners) process.on(name, listener);
   const resultLines = new report.ResultLines(MAX_RESULT_LINES);
   try {
     const summary = await start(client, {
@@ -58,16 +69,22 @@ async function execute(output: Output, start: (client: Client, hooks: PushHooks)
       onWarning: (message) => view.note(`imgpush: warning: ${message}`),
     });
     view.stop();
-    if (output.json) process.stdout.write(`${JSON.stringify(summary)}\n`);
-    else if (!output.quiet) process.stdout.write(`${report.formatSummary(summary, 'imgpush retry')}\n`);
+    // With -o -, stdout is the results log's: the summary goes to stderr.
+    const out = resultsOnStdout ? process.stderr : process.stdout;
+    if (output.json) out.write(`${JSON.stringify(summary)}\n`);
+    else if (!output.quiet) out.write(`${report.formatSummary(summary, 'imgpush retry')}\n`);
+    if (summary.logError !== null) {
+      const where = summary.unloggedFile === null ? 'stderr' : summary.unloggedFile;
+      process.stderr.write(`imgpush: ${summary.logError}: the lines it could not take are in ${where}\n`);
+      return EXIT.logFailed;
+    }
     if (stoppedBy !== undefined) return EXIT[stoppedBy];
     return summary.failed > 0 || summary.gateFailures.length > 0 ? EXIT.failed : EXIT.ok;
   } catch (error) {
     view.stop();
     return reportError(error, client, output.verbose);
   } finally {
-    process.off('SIGINT', onSigint);
-    process.off('SIGTERM', onSigterm);
+    for (const [name, listener] of listeners) process.off(name, listener);
   }
 }
 
@@ -99,7 +116,7 @@ async function* chain(lists: ReadonlyArray<AsyncIterable<string>>): AsyncGenerat
 }
 
 async function runPush({ options, fromStdin, filesFrom, nul, output }: PushArguments): Promise<number> {
-  const code = await execute(output, async (client, hooks) => {
+  const code = await execute(output, options.out === '-', async (client, hooks) => {
     if (filesFrom !== undefined) await assertReadable(filesFrom, '--files-from', client.UsageError);
     const lists: AsyncIterable<string>[] = [];
     if (fromStdin) lists.push(client.readPathList(process.stdin, nul));
@@ -123,13 +140,14 @@ async function assertNotFolder(path: string): Promise<void> {
 }
 
 function runRetry({ failureLog, overrides, output }: RetryArguments): Promise<number> {
-  return execute(output, async (client, hooks) => {
+  return execute(output, overrides.out === '-', async (client, hooks) => {
     await assertNotFolder(failureLog);
     return client.retry(failureLog, { ...overrides, proxyEnv: process.env }, hooks);
   });
 }
 
 async function main(argv: readonly string[]): Promise<number> {
+  outliveClosedOutput();
   let parsed: ParsedArguments;
   try {
     parsed = parseArguments(argv, version);

@@ -35,6 +35,24 @@ export class NetworkError extends ImgpushError {
   }
 }
 
+/**
+ * The request reached the server whole (or its 2xx status came back), and
+ * then the answer was lost: the server may have taken the file. Retried like
+ * any network error, so delivery is at least once; the logs say which files.
+ */
+export class AnswerLostError extends NetworkError {
+  /** The status that came before the answer was cut; null when none came. */
+  readonly status: number | null;
+  readonly sent = true;
+
+  constructor(status: number | null, why: string, cause: unknown) {
+    super('IMGPUSH_ANSWER_LOST', status === null
+      ? `sent whole, but no answer came (${why}): the server may have taken it`
+      : `the server answered ${status}, but the rest of its answer was lost (${why})`, cause);
+    this.status = status;
+  }
+}
+
 /** The file could not be read: `code` is the system's (ENOENT, EACCES…). */
 export class FileReadError extends ImgpushError {
   constructor(code: string, message: string, cause?: unknown) {
@@ -42,10 +60,10 @@ export class FileReadError extends ImgpushError {
   }
 }
 
-/** The file's size changed while it was being sent; the next attempt reads it again. */
+/** The file changed (its size, modification or change time) while it was being read or sent; the next attempt reads it again. */
 export class FileChangedError extends ImgpushError {
-  constructor(expected: number, actual: number) {
-    super('IMGPUSH_FILE_CHANGED', `file changed while it was being sent (${expected} bytes expected, ${actual} read)`);
+  constructor(detail: string) {
+    super('IMGPUSH_FILE_CHANGED', `file changed while it was being sent (${detail})`);
   }
 }
 

@@ -1,5 +1,5 @@
 import { ImgpushError } from '../shared/errors.js';
-import { HttpStatusError } from './errors.js';
+import { AnswerLostError, HttpStatusError } from './errors.js';
 
 /** Live counters of a run. The same object is passed to every onProgress call: read it, do not keep it. */
 export interface Progress {
@@ -56,6 +56,8 @@ export interface FileResult {
   readonly job?: string;
   /** Set when the file was not sent on purpose: a stable code and the reason in words. */
   readonly skipped?: { readonly code: string; readonly reason: string };
+  /** With --checksum: the SHA-256 (hex) of the request body, as its Content-Digest header said. */
+  readonly sha256?: string;
 }
 
 /** What a result says of the file itself: where it was found and, when known, its size and mtime. */
@@ -74,8 +76,18 @@ export interface Attempts {
   readonly url: string | null;
 }
 
-export function uploadedResult(file: FileIdentity, status: number, bytes: number, response: unknown, { attempts, ms, url }: Attempts): FileResult {
-  return { path: file.path, rel: file.rel, size: file.size, mtimeMs: file.mtimeMs, url, ok: true, status, bytes, ms: roundMs(ms), attempts, response };
+/** What the request that succeeded came to. */
+export interface Answered {
+  readonly status: number;
+  readonly bytes: number;
+  readonly response: unknown;
+  /** With --checksum: the SHA-256 of the body sent, hex. */
+  readonly sha256?: string;
+}
+
+export function uploadedResult(file: FileIdentity, { status, bytes, response, sha256 }: Answered, { attempts, ms, url }: Attempts): FileResult {
+  const result: FileResult = { path: file.path, rel: file.rel, size: file.size, mtimeMs: file.mtimeMs, url, ok: true, status, bytes, ms: roundMs(ms), attempts, response };
+  return sha256 === undefined ? result : { ...result, sha256 };
 }
 
 /** The result of a file that failed, from whatever its last attempt threw. */
@@ -84,8 +96,9 @@ export function failedResult(file: FileIdentity, thrown: unknown, { attempts, ms
     ? thrown
     : new ImgpushError('IMGPUSH_INTERNAL', `unexpected error: ${thrown instanceof Error ? thrown.message : String(thrown)}`, { cause: thrown });
   const answer = error instanceof HttpStatusError ? error : undefined;
+  const status = answer?.status ?? (error instanceof AnswerLostError ? error.status : null);
   return {
-    path: file.path, rel: file.rel, size: file.size, mtimeMs: file.mtimeMs, url, ok: false, status: answer?.status ?? null, bytes: 0, ms: roundMs(ms), attempts, response: answer?.response, error: { code: error.code, message: error.message },
+    path: file.path, rel: file.rel, size: file.size, mtimeMs: file.mtimeMs, url, ok: false, status, bytes: 0, ms: roundMs(ms), attempts, response: answer?.response, error: { code: error.code, message: error.message },
   };
 }
 

@@ -163,7 +163,7 @@ test('inputs, logs and TLS files that are not what they should be are usage erro
       [[tree.path('no-such-folder'), '--url', 'http://h/x'], /^input ".*no-such-folder" does not exist/],
       [[empty.root, '--url', 'http://127.0.0.1:9/x'], /^nothing to upload: no files with extensions jpg, .* found in/],
       [[tree.root, '--url', 'http://h/x', '-o', tree.path('no/such/dir/r.jsonl')], /^--out .*r\.jsonl: its folder does not exist/],
-      [[tree.root, '--url', 'http://h/x', '-o', tree.path('same.jsonl'), '--failures', tree.path('same.jsonl')], /^--out and --failures must be different files/],
+      [[tree.root, '--url', 'http://h/x', '-o', tree.path('same.jsonl'), '--failures', tree.path('same.jsonl')], /^--out .*same\.jsonl and --failures .*same\.jsonl are one file/],
       [['retry', tree.path('one.jpg')], /is not an imgpush failure log/],
       [['retry', tree.path('missing.jsonl')], /^cannot read failure log .*missing\.jsonl: it does not exist/],
       [[tree.root, '--url', https, '--cacert', certs.path('nope.pem')], /^--cacert .*nope\.pem does not exist$/],
@@ -197,7 +197,7 @@ test('imgpush retry --help: the run\'s flags default to what the failure log rec
   assert.match(text, /--timeout <duration> longest the server may stay silent per request \(default: as recorded in the log\)/);
   assert.match(text, /--url <url> .*?\(default: as recorded in the log\)/);
   assert.match(text, /--failures <file> failure log, written only if a file fails \(default: the failure log given, replaced once the retry ends\)/);
-  assert.match(text, /--out <file> results log: one JSON line per file -/, 'a log of one run: no recorded default');
+  assert.match(text, /--out <file> results log: one JSON line per file; - for stdout \(the summary then goes to stderr\) \(default: the results log of the run that failed, appended to\)/);
   assert.doesNotMatch(text, /--files-from/, 'a retry sends the files of its log');
 });
 

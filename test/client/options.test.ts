@@ -22,6 +22,7 @@ test('DEFAULTS, built from the declarations, keeps the keys and values the libra
     retryMaxDelayMs: 30_000,
     maxOutageMs: 5 * 60_000,
     failures: 'imgpush-failures.jsonl',
+    appendOut: false,
     graceMs: 5_000,
     streamThresholdBytes: 1024 * 1024,
     filesPerRequest: 1,
@@ -58,9 +59,9 @@ test('what the failure log records is what each declaration says it records', ()
   }
 });
 
-test('every option has a flag with help, but the two of the library alone; every check names the flag', () => {
+test('every option has a flag with help, but the three of the library alone; every check names the flag', () => {
   const library = OPTION_KEYS.filter((key) => !('flag' in declarationOf(key)));
-  assert.deepEqual(library, ['graceMs', 'streamThresholdBytes']);
+  assert.deepEqual(library, ['appendOut', 'graceMs', 'streamThresholdBytes']);
   assert.throws(() => resolveOptions({ ...BASE, timeoutMs: 0 }), { name: 'UsageError', message: '--timeout must be a duration of at least 1 ms (got 0 ms)' });
   assert.throws(() => resolveOptions({ ...BASE, graceMs: -1 }), { name: 'UsageError', message: 'grace period must be a duration of at least 0 ms (got -1 ms)' });
 });

@@ -25,7 +25,7 @@ test('which failures are retried', () => {
     ['TLS certificate not trusted, expired, for another host', new NetworkError('IMGPUSH_TLS', 'x', undefined), false],
     ['proxy wants other credentials (407)', new NetworkError('IMGPUSH_PROXY_AUTH', 'x', undefined), false],
     ['proxy could not reach the server', new NetworkError('IMGPUSH_PROXY', 'x', undefined), true],
-    ['file changed while sent', new FileChangedError(10, 5), true],
+    ['file changed while sent', new FileChangedError('10 bytes expected, 5 read'), true],
     ['too many open files', new FileReadError('EMFILE', 'x'), true],
     ['file missing', new FileReadError('ENOENT', 'x'), false],
     ['permission denied', new FileReadError('EACCES', 'x'), false],

@@ -11,7 +11,6 @@ const nobody = canRunAsNobody();
 // Each test has its own folder and servers: they run side by side.
 describe('issue 14, cases 1–4: files found, then in no record', { concurrency: true }, () => {
   test('a folder whose parent can be read but not searched is a failure with its reason, which imgpush retry walks again (exit 1)', {
-    todo: 'issue 14 case 1: the folder and its files are in no log, exit 0, summary "1 files: 1 uploaded, 0 failed"',
     skip: nobody,
   }, async (t) => {
     const work = await makeWork();
@@ -33,9 +32,7 @@ describe('issue 14, cases 1–4: files found, then in no record', { concurrency:
     assert.equal(result.code, 1);
   });
 
-  test('a folder whose path is longer than PATH_MAX is a failure with its reason, not dropped with everything under it', {
-    todo: 'issue 14 case 1: stat fails ENAMETOOLONG, the folder is not "wanted" by extension, so it is dropped: "1 files: 1 uploaded"',
-  }, async (t) => {
+  test('a folder whose path is longer than PATH_MAX is a failure with its reason, not dropped with everything under it', async (t) => {
     const work = await makeWork();
     const server = await startServer();
     t.after(async () => {
@@ -82,7 +79,6 @@ describe('issue 14, cases 1–4: files found, then in no record', { concurrency:
   });
 
   test('--dry-run counts a folder it cannot reach among what "cannot be sent"', {
-    todo: 'issue 14 case 1: the dry run says "0 cannot be sent" and never names in/p/q',
     skip: nobody,
   }, async (t) => {
     const work = await makeWork();
@@ -99,9 +95,7 @@ describe('issue 14, cases 1–4: files found, then in no record', { concurrency:
     assert.match(result.stdout, /would send 1 files .*; 1 cannot be sent/);
   });
 
-  test('a named pipe inside a folder is a failure with its reason, not silence', {
-    todo: 'issue 14 case 2: the pipe is in no log and not counted: "1 files: 1 uploaded, 0 failed"',
-  }, async (t) => {
+  test('a named pipe inside a folder is a failure with its reason, not silence', async (t) => {
     const work = await makeWork();
     const server = await startServer();
     t.after(async () => {
@@ -121,9 +115,7 @@ describe('issue 14, cases 1–4: files found, then in no record', { concurrency:
     assert.equal(server.received.length, 1);
   });
 
-  test('a file whose name is not valid UTF-8 is sent, or fails with its true reason, never "file not found"', {
-    todo: 'issue 14 case 3: it fails ENOENT "file not found (removed or renamed after it was listed?)" and is never sent',
-  }, async (t) => {
+  test('a file whose name is not valid UTF-8 is sent, or fails with its true reason, never "file not found"', async (t) => {
     const work = await makeWork();
     const server = await startServer();
     t.after(async () => {
@@ -143,9 +135,7 @@ describe('issue 14, cases 1–4: files found, then in no record', { concurrency:
     assert.ok(sent || summary?.failed === 1, 'neither sent nor failed');
   });
 
-  test('{path}: two inputs with the same relative path never both end "uploaded" to one URL', {
-    todo: 'issue 14 case 4: both are sent to /up/x.jpg, the second overwrites the first, both logged ok',
-  }, async (t) => {
+  test('{path}: two inputs with the same relative path never both end "uploaded" to one URL', async (t) => {
     const work = await makeWork();
     const server = await startServer();
     t.after(async () => {
@@ -162,9 +152,7 @@ describe('issue 14, cases 1–4: files found, then in no record', { concurrency:
     assert.ok(refusedBeforeSending || secondFailed, `${server.received.length} requests to ${server.received.map((r) => r.url).join(', ')}`);
   });
 
-  test('a file reached under several names (a hard link, a symlink) is sent once, and each other name is logged skipped "same file as …"', {
-    todo: 'issue 14 case 4: sent once under the name read first; the other two names are in no log',
-  }, async (t) => {
+  test('a file reached under several names (a hard link, a symlink) is sent once, and each other name is logged skipped "same file as …"', async (t) => {
     const work = await makeWork();
     const server = await startServer();
     t.after(async () => {

@@ -16,9 +16,7 @@ const refuseAll = () => ({ status: 400, body: { error: 'no' } });
 
 // Each test has its own folder and servers: they run side by side.
 describe('issue 14, cases 5–9: the logs', { concurrency: true }, () => {
-  test('a second run in the same folder never destroys the failure log of the first (day1, day2: both lists kept)', {
-    todo: 'issue 14 case 5: day2 truncates imgpush-failures.jsonl; day1\'s failures are in no file, exit 1 as if nothing happened',
-  }, async (t) => {
+  test('a second run in the same folder never destroys the failure log of the first (day1, day2: both lists kept)', async (t) => {
     const work = await makeWork();
     const server = await startServer(refuseAll);
     t.after(async () => {
@@ -38,9 +36,7 @@ describe('issue 14, cases 5–9: the logs', { concurrency: true }, () => {
     assert.ok(refused || kept, `failure logs list only ${listed.join(', ')}`);
   });
 
-  test('two runs at once in one folder each keep their own failures (no shared default log clobbered)', {
-    todo: 'issue 14 case 5: both open imgpush-failures.jsonl with O_TRUNC and write at offset 0: one run\'s failure is lost',
-  }, async (t) => {
+  test('two runs at once in one folder each keep their own failures (no shared default log clobbered)', async (t) => {
     const work = await makeWork();
     const server = await startHoldingServer();
     t.after(async () => {
@@ -61,9 +57,7 @@ describe('issue 14, cases 5–9: the logs', { concurrency: true }, () => {
     assert.deepEqual(listed, [work.path('one/a.jpg'), work.path('two/b.jpg')]);
   });
 
-  test('-o or --failures naming a folder is a usage error before anything is sent', {
-    todo: 'issue 14 case 6: only the folder above is checked: every file is sent, then "cannot write …: EISDIR" is thrown instead of a summary',
-  }, async (t) => {
+  test('-o or --failures naming a folder is a usage error before anything is sent', async (t) => {
     const work = await makeWork();
     const server = await startServer(refuseAll);
     t.after(async () => {
@@ -82,9 +76,7 @@ describe('issue 14, cases 5–9: the logs', { concurrency: true }, () => {
     assert.ok(isUsageError(failures), `--failures a folder: ${String(failures.error)}`);
   });
 
-  test('a results log that fills the disk mid-run: whole lines only, every uploaded file still accounted for, and --json still prints the summary (exit 4)', {
-    todo: 'issue 14 case 6: the last line is cut in half, the files after it are in no log, --json prints nothing, exit 1',
-  }, async (t) => {
+  test('a results log that fills the disk mid-run: whole lines only, every uploaded file still accounted for, and --json still prints the summary (exit 4)', async (t) => {
     const work = await makeWork();
     const disk = await mountTmpfs('64k');
     if (typeof disk === 'string') return t.skip(disk);
@@ -123,9 +115,7 @@ describe('issue 14, cases 5–9: the logs', { concurrency: true }, () => {
     assert.equal(result.code, EXIT_LOG_FAILED);
   });
 
-  test('--failures that is a symlink or a hard link to the -o file is a usage error before anything is sent', {
-    todo: 'issue 14 case 7: the paths differ, so both logs are opened on one file: files are sent, the two logs overwrite each other',
-  }, async (t) => {
+  test('--failures that is a symlink or a hard link to the -o file is a usage error before anything is sent', async (t) => {
     const work = await makeWork();
     const server = await startServer((req) => (req.size > 1000 ? refuseAll() : { status: 200 }));
     t.after(async () => {
@@ -146,9 +136,7 @@ describe('issue 14, cases 5–9: the logs', { concurrency: true }, () => {
     assert.ok(isUsageError(hard), 'a hard link to -o was taken for another file');
   });
 
-  test('-o naming one of the input images is a usage error, and the image is left as it was', {
-    todo: 'issue 14 case 7: the run overwrites in/b.jpg with its results log',
-  }, async (t) => {
+  test('-o naming one of the input images is a usage error, and the image is left as it was', async (t) => {
     const work = await makeWork();
     const server = await startServer();
     t.after(async () => {
@@ -166,9 +154,7 @@ describe('issue 14, cases 5–9: the logs', { concurrency: true }, () => {
     assert.equal(server.received.length, 0);
   });
 
-  test('-o /dev/null, or --failures /dev/null: the run ends with its summary and no fsync error', {
-    todo: 'issue 14 case 8: everything is uploaded, then fsync of /dev/null throws EINVAL instead of the summary',
-  }, async (t) => {
+  test('-o /dev/null, or --failures /dev/null: the run ends with its summary and no fsync error', async (t) => {
     const work = await makeWork();
     const server = await startServer((req) => (req.size > 1000 ? refuseAll() : { status: 200 }));
     t.after(async () => {
@@ -187,9 +173,7 @@ describe('issue 14, cases 5–9: the logs', { concurrency: true }, () => {
     }
   });
 
-  test('-o /dev/stdout into a pipe writes the results there and exits 0', {
-    todo: 'issue 14 case 8: "EINVAL … fsync" after every file was sent, exit 1',
-  }, async (t) => {
+  test('-o /dev/stdout into a pipe writes the results there and exits 0', async (t) => {
     const work = await makeWork();
     const server = await startServer();
     t.after(async () => {
@@ -205,9 +189,7 @@ describe('issue 14, cases 5–9: the logs', { concurrency: true }, () => {
     assert.equal(result.code, 0);
   });
 
-  test('-o - writes one JSON result line per file to stdout, and the summary to stderr', {
-    todo: 'issue 14 case 8: "-" is taken as a file name: a file called "-" is written, stdout holds the summary',
-  }, async (t) => {
+  test('-o - writes one JSON result line per file to stdout, and the summary to stderr', async (t) => {
     const work = await makeWork();
     const server = await startServer();
     t.after(async () => {
@@ -226,9 +208,7 @@ describe('issue 14, cases 5–9: the logs', { concurrency: true }, () => {
     assert.equal(result.code, 0);
   });
 
-  test('output closed mid-run (imgpush … 2>&1 | head -1): the run goes on, and the logs account for every file', {
-    todo: 'issue 14 case 9: the next line on stderr gets EPIPE and kills the run: files after it are in no log',
-  }, async (t) => {
+  test('output closed mid-run (imgpush … 2>&1 | head -1): the run goes on, and the logs account for every file', async (t) => {
     const work = await makeWork();
     const server = await startHoldingServer();
     t.after(async () => {
@@ -253,9 +233,7 @@ describe('issue 14, cases 5–9: the logs', { concurrency: true }, () => {
     assert.equal(result.code, 1);
   });
 
-  test('a closed stdout ends the run with its exit code, not an EPIPE stack trace', {
-    todo: 'issue 14 case 9: writing the summary throws EPIPE: a stack trace on stderr',
-  }, async (t) => {
+  test('a closed stdout ends the run with its exit code, not an EPIPE stack trace', async (t) => {
     const work = await makeWork();
     const server = await startServer();
     t.after(async () => {
@@ -273,9 +251,7 @@ describe('issue 14, cases 5–9: the logs', { concurrency: true }, () => {
     assert.equal(server.received.length, 1);
   });
 
-  test('SIGHUP is handled like SIGTERM: exit 129, and every file not uploaded is in the failure log', {
-    todo: 'issue 14 case 9: SIGHUP kills the process at once: no failure log, no summary',
-  }, async (t) => {
+  test('SIGHUP is handled like SIGTERM: exit 129, and every file not uploaded is in the failure log', async (t) => {
     const work = await makeWork();
     const server = await startHoldingServer();
     t.after(async () => {

@@ -15,9 +15,7 @@ async function switchableServer() {
 
 // Each test has its own folder and servers: they run side by side.
 describe('issue 14, cases 10–13: retry and resume', { concurrency: true }, () => {
-  test('imgpush retry keeps a failure-log line it cannot parse (counted, exit non-zero), never drops the file it names', {
-    todo: 'issue 14 case 10: it warns, retries the rest, exits 0 and deletes the log: the cut line is in no file',
-  }, async (t) => {
+  test('imgpush retry keeps a failure-log line it cannot parse (counted, exit non-zero), never drops the file it names', async (t) => {
     const work = await makeWork();
     const refusing = await startServer(() => ({ status: 400, body: { error: 'no' } }));
     const ok = await startServer();
@@ -45,9 +43,7 @@ describe('issue 14, cases 10–13: retry and resume', { concurrency: true }, () 
     assert.ok(kept.some((text) => text.includes(cut)), 'the line it could not read is in no failure log');
   });
 
-  test('imgpush retry (as in the quick start) appends the retried files to the results log of the first run, so --skip-done sees them done', {
-    todo: 'issue 14 case 11: the failure log does not record -o: the retried file\'s answer goes nowhere, and a resume would send it again',
-  }, async (t) => {
+  test('imgpush retry (as in the quick start) appends the retried files to the results log of the first run, so --skip-done sees them done', async (t) => {
     const work = await makeWork();
     const { server, state } = await switchableServer();
     t.after(async () => {
@@ -68,9 +64,7 @@ describe('issue 14, cases 10–13: retry and resume', { concurrency: true }, () 
     assert.match(resume.stdout, /would send 0 files/);
   });
 
-  test('imgpush retry -o results.jsonl appends to the first run\'s results log instead of truncating it', {
-    todo: 'issue 14 case 11: -o opens the log with "w": the first run\'s line for a.jpg is gone',
-  }, async (t) => {
+  test('imgpush retry -o results.jsonl appends to the first run\'s results log instead of truncating it', async (t) => {
     const work = await makeWork();
     const { server, state } = await switchableServer();
     t.after(async () => {
@@ -88,9 +82,7 @@ describe('issue 14, cases 10–13: retry and resume', { concurrency: true }, () 
     assert.deepEqual(paths, [work.path('in/a.jpg'), work.path('in/b.jpg')]);
   });
 
-  test('the library\'s retry() appends the retried files to the results log the first push() wrote', {
-    todo: 'issue 14 case 11: retry() writes no results at all unless given out, and then truncates it',
-  }, async (t) => {
+  test('the library\'s retry() appends the retried files to the results log the first push() wrote', async (t) => {
     const work = await makeWork();
     const { server, state } = await switchableServer();
     t.after(async () => {
@@ -111,9 +103,7 @@ describe('issue 14, cases 10–13: retry and resume', { concurrency: true }, () 
     assert.deepEqual(paths, [work.path('in/a.jpg'), work.path('in/b.jpg')]);
   });
 
-  test('--skip-done X -o X on a first run, X not there yet: nothing is done, every file is sent', {
-    todo: 'issue 14 case 12: usage error "--skip-done …/results.jsonl: it does not exist", nothing sent',
-  }, async (t) => {
+  test('--skip-done X -o X on a first run, X not there yet: nothing is done, every file is sent', async (t) => {
     const work = await makeWork();
     const server = await startServer();
     t.after(async () => {
@@ -130,9 +120,7 @@ describe('issue 14, cases 10–13: retry and resume', { concurrency: true }, () 
     assert.equal((await readLog(log)).records.length, 1);
   });
 
-  test('--skip-done given a file that is not a results log is a usage error before anything is sent', {
-    todo: 'issue 14 case 12: lines that are not results are ignored: the run sends everything',
-  }, async (t) => {
+  test('--skip-done given a file that is not a results log is a usage error before anything is sent', async (t) => {
     const work = await makeWork();
     const server = await startServer();
     t.after(async () => {
@@ -148,9 +136,7 @@ describe('issue 14, cases 10–13: retry and resume', { concurrency: true }, () 
     assert.equal(server.received.length, 0);
   });
 
-  test('a resume into its own results log adds no "skipped" line per file already done', {
-    todo: 'issue 14 case 12: each done file gets one more IMGPUSH_DONE_BEFORE line per resume',
-  }, async (t) => {
+  test('a resume into its own results log adds no "skipped" line per file already done', async (t) => {
     const work = await makeWork();
     const server = await startServer();
     t.after(async () => {
@@ -174,9 +160,7 @@ describe('issue 14, cases 10–13: retry and resume', { concurrency: true }, () 
     return record?.sent === true || record?.code === 'IMGPUSH_ANSWER_LOST';
   }
 
-  test('a file whose 200 came but whose answer was cut by a stop is logged "sent, answer lost" with status 200, not "not sent"', {
-    todo: 'issue 14 case 13: logged IMGPUSH_INTERRUPTED "not known to have reached the server", status null',
-  }, async (t) => {
+  test('a file whose 200 came but whose answer was cut by a stop is logged "sent, answer lost" with status 200, not "not sent"', async (t) => {
     const work = await makeWork();
     const server = await startHoldingServer();
     t.after(async () => {
@@ -200,9 +184,7 @@ describe('issue 14, cases 10–13: retry and resume', { concurrency: true }, () 
     assert.doesNotMatch(String(record?.message), /not sent|not known to have reached/);
   });
 
-  test('a request sent whole whose connection then dropped is logged "sent, answer lost", apart from one never sent', {
-    todo: 'issue 14 case 13: logged UND_ERR_SOCKET "closed the connection before answering", as for a request cut before it was sent',
-  }, async (t) => {
+  test('a request sent whole whose connection then dropped is logged "sent, answer lost", apart from one never sent', async (t) => {
     const work = await makeWork();
     const server = await startServer((_req, res) => {
       res.socket?.destroy(); // the whole body was read: only the answer is lost

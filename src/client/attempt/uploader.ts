@@ -1,7 +1,8 @@
 import { ImgpushError } from '../../shared/errors.js';
 import type { DiscoveredFile } from '../discovery/discover.js';
 import { JobPending, type Pacer, type Tally } from '../pacing/pacer.js';
-import type { FileBodyReader } from '../bodies/request-body.js';
+import type { FileBody, FileBodyReader } from '../bodies/request-body.js';
+import type { Origin } from '../transport/origins.js';
 import { failedResult, unsentResult, uploadedResult, type FileResult, type Progress } from '../results.js';
 import { isRefusedForContent } from '../pacing/retry-policy.js';
 import type { RunControl } from '../run-control.js';
@@ -52,7 +53,7 @@ export class Uploader {
       // A job an earlier run left pending is fetched; only a job the server no longer knows means sending the file again.
       let delivery = job === undefined ? undefined : await this.#awaitJob(job, file.size);
       if (delivery === undefined) {
-        delivery = await this.#pacer.call(() => this.#bodies.read(file.path, file.rel), (origin, body) => this.#transport.send(origin, body, file.rel), tally);
+        delivery = await this.#pacer.call(() => this.#bodies.read(file.path, file.rel, file), this.#send(file.rel), tally);
         if (this.#async) {
           job = delivery.job;
           if (job === undefined) throw new ImgpushError('IMGPUSH_NOT_A_JOB', `--async: the server answered ${delivery.status} without a Location header; is --url a jobs endpoint (such as /v1/jobs)?`);
@@ -61,7 +62,7 @@ export class Uploader {
         }
       }
       if (tally.origin !== undefined) tally.origin.ok++;
-      this.#finish(uploadedResult(file, delivery.status, delivery.bytes, delivery.response, attempts()));
+      this.#finish(uploadedResult(file, delivery, attempts()));
     } catch (error) {
       const failed = failedResult(file, error, attempts());
       this.#finish(job === undefined || error instanceof ImgpushError && error.code === 'IMGPUSH_JOB_FAILED' ? failed : { ...failed, job });
@@ -108,9 +109,18 @@ export class Uploader {
         return;
       }
       if (tally.origin !== undefined) tally.origin.ok++;
-      this.#finish(uploadedResult(file, delivery.status ?? 0, outcome.bytes, outcome.response, { attempts: tally.attempts, ms: tally.ms, url }));
+      this.#finish(uploadedResult(file, { status: delivery.status ?? 0, bytes: outcome.bytes, response: outcome.response }, { attempts: tally.attempts, ms: tally.ms, url }));
     });
   };
+
+  /** Sends a body; a streamed one is checked once answered: a file that changed under it went torn, and goes again. */
+  #send(rel: string): (origin: Origin, body: FileBody) => Promise<Delivery> {
+    return async (origin, body) => {
+      const delivery = await this.#transport.send(origin, body, rel);
+      await body.verify?.();
+      return body.sha256 === undefined ? delivery : { ...delivery, sha256: body.sha256 };
+    };
+  }
 
   /**
    * Polls a job until it ends; undefined when the server no longer knows

@@ -1,4 +1,6 @@
-import { createReadStream } from 'node:fs';
+import { createHash } from 'node:crypto';
+import { createReadStream, type Stats } from 'node:fs';
+import { stat as statAsync } from 'node:fs/promises';
 import { basename } from 'node:path';
 import { Readable } from 'node:stream';
 import { ImgpushError } from '../../shared/errors.js';
@@ -16,8 +18,21 @@ export interface FileBody {
   readonly fileBytes: number;
   /** The request's content type. */
   readonly contentType: string;
-  /** Headers the framing adds (the v2 header's length). */
+  /** Headers the framing adds (the v2 header's length, the Content-Digest of --checksum). */
   readonly headers?: Readonly<Record<string, string>> | undefined;
+  /** With --checksum: the SHA-256 of the body, hex, as its Content-Digest says. */
+  readonly sha256?: string;
+  /**
+   * A streamed body: throws FileChangedError when the file changed while it
+   * was streamed (its bytes may have gone torn); call it once the answer came.
+   */
+  readonly verify?: () => Promise<void>;
+}
+
+/** The file as discovery found it: a file that differs when it is opened changed since. */
+export interface FoundAs {
+  readonly size: number;
+  readonly mtimeMs: number;
 }
 
 /**
@@ -38,6 +53,9 @@ export interface GroupBody {
 /** A file opened for reading, its size taken from the descriptor. */
 interface OpenedFile {
   readonly fd: number;
+  readonly path: string;
+  /** As it was when opened: the body is good only if it is still so once read. */
+  readonly stats: Stats;
   readonly size: number;
   readonly name: string;
   readonly type: string;
@@ -65,40 +83,49 @@ export class FileBodyReader {
   readonly #format: BodyFormat;
   readonly #streamThreshold: number;
   readonly #reencoder: Reencoder | undefined;
+  readonly #checksum: boolean;
 
-  constructor(files: FileAccess, format: BodyFormat, streamThreshold: number, reencoder: Reencoder | undefined) {
+  constructor(files: FileAccess, format: BodyFormat, streamThreshold: number, reencoder: Reencoder | undefined, checksum = false) {
     this.#files = files;
     this.#format = format;
     this.#streamThreshold = streamThreshold;
     this.#reencoder = reencoder;
+    this.#checksum = checksum;
   }
 
-  /** The body of the file at `path`, found at `rel` under its input root (for the JSON template's `{path}`). */
-  async read(path: string, rel: string): Promise<FileBody> {
-    const file = await this.#open(path);
+  /**
+   * The body of the file at `path`, found at `rel` under its input root (for
+   * the JSON template's `{path}`). A file that is no longer as `found` says,
+   * or that changes while it is read, is never sent as if it were.
+   */
+  async read(path: string, rel: string, found?: FoundAs): Promise<FileBody> {
+    const file = await this.#open(path, found);
     let streaming = false;
     try {
       if (this.#reencoder !== undefined) {
         const { data, name, type } = await this.#reencode(file, this.#reencoder);
-        return around(this.#format.envelope({ name, type, rel, size: data.length }), data);
+        return this.#digested(around(this.#format.envelope({ name, type, rel, size: data.length }), data));
       }
       const envelope = this.#format.envelope({ name: file.name, type: file.type, rel, size: file.size });
       if (file.size > this.#streamThreshold) {
+        const digest = this.#checksum ? await digestOf(file, envelope) : undefined;
         streaming = true;
-        return stream(file, envelope);
+        return stream(file, envelope, digest);
       }
       if (envelope.base64) {
         const bytes = Buffer.allocUnsafe(file.size);
         await this.#readInto(file, bytes, 0);
-        return around(envelope, bytes);
+        await this.#assertUnchanged(file);
+        return this.#digested(around(envelope, bytes));
       }
       const { head, tail, contentType, headers } = envelope;
       const offset = head?.length ?? 0;
       const data = Buffer.allocUnsafe(offset + file.size + (tail?.length ?? 0));
       head?.copy(data, 0);
       await this.#readInto(file, data, offset);
+      await this.#assertUnchanged(file);
       tail?.copy(data, offset + file.size);
-      return { data, length: data.length, fileBytes: file.size, contentType, headers };
+      return this.#digested({ data, length: data.length, fileBytes: file.size, contentType, headers });
     } catch (error) {
       throw asReadError(error);
     } finally {
@@ -107,14 +134,14 @@ export class FileBodyReader {
   }
 
   /** The files in one multipart or v2 body, each read whole: a file too large for that is sent alone (see PushRun). */
-  async readGroup(files: ReadonlyArray<{ readonly path: string; readonly rel: string }>): Promise<GroupBody> {
+  async readGroup(files: ReadonlyArray<{ readonly path: string; readonly rel: string } & FoundAs>): Promise<GroupBody> {
     const frame = this.#format.frame;
     // Options allow several files a request only with a format that frames them.
     if (frame === undefined) throw new TypeError('this --body holds one file a request');
     const opened: Array<OpenedFile | FileReadError> = [];
     try {
       // #open throws only FileReadError: a file that cannot be opened is left out with its reason.
-      for (const { path } of files) opened.push(await this.#open(path).catch((error: unknown) => error as FileReadError));
+      for (const file of files) opened.push(await this.#open(file.path, file).catch((error: unknown) => error as FileReadError));
       // Re-encoded sizes are known only once encoded: every file is, before the body is laid out.
       const parts: Array<Part | FileReadError | ReencodeError> = [];
       for (const [i, file] of opened.entries()) parts.push(file instanceof FileReadError ? file : await this.#part(file, (files[i] as { rel: string }).rel));
@@ -131,7 +158,7 @@ export class FileBodyReader {
         offset += part.size;
       }
       after.copy(data, offset);
-      return { data, contentType, files: outcomes, headers };
+      return { data, contentType, files: outcomes, headers: this.#checksum ? { ...headers, ...digestHeader(sha256Of(data)) } : headers };
     } catch (error) {
       throw asReadError(error);
     } finally {
@@ -157,7 +184,7 @@ export class FileBodyReader {
     return reencoder.reencode(bytes, file.name);
   }
 
-  async #open(path: string): Promise<OpenedFile> {
+  async #open(path: string, found: FoundAs | undefined): Promise<OpenedFile> {
     const ops = this.#files;
     let fd: number;
     try {
@@ -167,9 +194,13 @@ export class FileBodyReader {
     }
     try {
       const stats = await ops.fstat(fd);
-      if (!stats.isFile()) throw new FileReadError('IMGPUSH_NOT_A_FILE', 'not a regular file');
+      if (!stats.isFile()) throw new FileReadError('IMGPUSH_NOT_A_FILE', 'not a regular file (a device, socket or pipe)');
+      // Final, not retried: its size and mtime in the results log would be wrong; imgpush retry finds it afresh.
+      if (found !== undefined && (stats.size !== found.size || stats.mtimeMs !== found.mtimeMs)) {
+        throw new FileReadError('IMGPUSH_FILE_CHANGED', `changed since it was found (${found.size} bytes then, ${stats.size} now, or modified since): imgpush retry sends it as it is now`);
+      }
       const name = basename(path);
-      return { fd, size: stats.size, name, type: contentTypeFor(name) };
+      return { fd, path, stats, size: stats.size, name, type: contentTypeFor(name) };
     } catch (error) {
       await ops.close(fd);
       throw error instanceof FileReadError ? error : toFileReadError(error);
@@ -180,10 +211,47 @@ export class FileBodyReader {
   async #readInto({ fd, size }: OpenedFile, data: Buffer, offset: number): Promise<void> {
     for (let done = 0; done < size;) {
       const bytesRead = await this.#files.read(fd, data, offset + done, size - done, done);
-      if (bytesRead === 0) throw new FileChangedError(size, done);
+      if (bytesRead === 0) throw new FileChangedError(`${size} bytes expected, ${done} read`);
       done += bytesRead;
     }
   }
+
+  /** The file read is still the one opened: same size, modification and change time (a same-size rewrite moves them). */
+  async #assertUnchanged(file: OpenedFile): Promise<void> {
+    const changed = changes(file.stats, await this.#files.fstat(file.fd));
+    if (changed !== undefined) throw new FileChangedError(changed);
+  }
+
+  #digested(body: FileBody): FileBody {
+    if (!this.#checksum) return body;
+    const sha256 = sha256Of(body.data as Buffer);
+    return { ...body, headers: { ...body.headers, ...digestHeader(sha256) }, sha256: sha256.toString('hex') };
+  }
+}
+
+/** What differs between the file as opened and as it is now, in words; undefined when nothing does. */
+function changes(then: Stats, now: Stats): string | undefined {
+  if (now.dev !== then.dev || now.ino !== then.ino) return 'replaced by another file';
+  if (now.size !== then.size) return `${then.size} bytes when opened, ${now.size} now`;
+  if (now.mtimeMs !== then.mtimeMs || now.ctimeMs !== then.ctimeMs) return 'written to while it was read';
+  return undefined;
+}
+
+function sha256Of(data: Buffer): Buffer {
+  return createHash('sha256').update(data).digest();
+}
+
+/** RFC 9530: the digest of the body, which a server checks before it trusts the bytes. */
+function digestHeader(sha256: Buffer): Record<string, string> {
+  return { 'content-digest': `sha-256=:${sha256.toString('base64')}:` };
+}
+
+/** A streamed body's digest: a first pass over the bytes it will send (the header goes before them). */
+async function digestOf({ fd, size }: OpenedFile, envelope: Envelope): Promise<Buffer> {
+  const hash = createHash('sha256');
+  const file = createReadStream('', { fd, start: 0, end: size - 1, autoClose: false, highWaterMark: envelope.base64 ? BASE64_CHUNK_BYTES : RAW_CHUNK_BYTES });
+  for await (const chunk of frame(file, size, envelope)) hash.update(chunk);
+  return hash.digest();
 }
 
 function asReadError(error: unknown): ImgpushError {
@@ -207,13 +275,21 @@ function around({ head, tail, base64, contentType, headers }: Envelope, bytes: B
 }
 
 /** A large file's body, streamed from disk between its head and tail, with its length known in advance. */
-function stream({ fd, size }: OpenedFile, envelope: Envelope): FileBody {
-  const { head, tail, base64, contentType, headers } = envelope;
+function stream(opened: OpenedFile, envelope: Envelope, digest: Buffer | undefined): FileBody {
+  const { fd, size } = opened;
+  const { head, tail, base64, contentType } = envelope;
+  const headers = digest === undefined ? envelope.headers : { ...envelope.headers, ...digestHeader(digest) };
   // autoClose: destroying the file stream closes the descriptor, whether or not the body was ever read.
   const file = createReadStream('', { fd, start: 0, end: size - 1, highWaterMark: base64 ? BASE64_CHUNK_BYTES : RAW_CHUNK_BYTES });
   const data = Readable.from(frame(file, size, envelope), { objectMode: false });
   data.once('close', () => file.destroy());
-  return { data, length: (head?.length ?? 0) + encodedLength(size, base64) + (tail?.length ?? 0), fileBytes: size, contentType, headers };
+  // The descriptor closes with the stream: the file is looked at again by its path (a rename over it shows as another inode).
+  const verify = async (): Promise<void> => {
+    const changed = changes(opened.stats, await statAsync(opened.path));
+    if (changed !== undefined) throw new FileChangedError(changed);
+  };
+  const length = (head?.length ?? 0) + encodedLength(size, base64) + (tail?.length ?? 0);
+  return { data, length, fileBytes: size, contentType, headers, verify, ...(digest === undefined ? {} : { sha256: digest.toString('hex') }) };
 }
 
 /** The file's first `size` bytes (as base64 when asked) between head and tail; fails rather than send fewer. */
@@ -233,7 +309,7 @@ async function* frame(file: AsyncIterable<Buffer>, size: number, { head, tail, b
     if (whole > 0) yield Buffer.from(bytes.toString('base64', 0, whole), 'latin1');
     carry = whole === bytes.length ? undefined : bytes.subarray(whole);
   }
-  if (sent !== size) throw new FileChangedError(size, sent);
+  if (sent !== size) throw new FileChangedError(`${size} bytes expected, ${sent} read`);
   if (carry !== undefined) yield Buffer.from(carry.toString('base64'), 'latin1');
   if (tail !== undefined) yield tail;
 }

@@ -1,5 +1,5 @@
-import type { Dir, Stats } from 'node:fs';
-import { stat } from 'node:fs/promises';
+import type { Dir, Dirent, Stats } from 'node:fs';
+import { realpath, stat } from 'node:fs/promises';
 import { FileAccess } from './file-access.js';
 import { basename, relative, resolve, sep } from 'node:path';
 import picomatch from 'picomatch';
@@ -64,6 +64,19 @@ class SeenSet {
   readonly #byDevice = new Map<number, Set<number>>();
   // An inode too large for a double cannot be told apart by number: key those by path.
   readonly #byPath = new Set<string>();
+  /** The first name of a file that can be reached under another: hard-linked, or reached through a symlink or by name. */
+  readonly #firstNames = new Map<string, string>();
+
+  /**
+   * Adds a file: undefined when it is new, else the path it was first found
+   * at ('' when that was not kept). Only files that can recur keep their
+   * name, so that memory stays flat for a tree of plain files.
+   */
+  addFile(stats: Stats, path: string, mayRecur: boolean): string | undefined {
+    if (!this.add(stats, path)) return this.#firstNames.get(`${stats.dev}:${stats.ino}`) ?? '';
+    if (mayRecur || stats.nlink > 1) this.#firstNames.set(`${stats.dev}:${stats.ino}`, path);
+    return undefined;
+  }
 
   /** Adds the file; false when it was already there. */
   add(stats: Stats, path: string): boolean {
@@ -253,12 +266,15 @@ export class Discovery {
     }
     const fileRel = rel || basename(abs);
     if (!stats.isFile()) {
-      const error = new ImgpushError('IMGPUSH_NOT_A_FILE', 'not a regular file (a device, socket or pipe)');
-      yield [{ kind: 'failed', path: abs, rel: fileRel, error }];
+      if (this.#files.add(stats, abs)) yield [{ kind: 'failed', path: abs, rel: fileRel, error: notAFile() }];
     } else if (this.#excluded(toPosix(fileRel))) {
       yield [{ kind: 'skipped', path: abs, rel: fileRel, code: 'IMGPUSH_EXCLUDED', reason: `${how} but matches --exclude` }];
-    } else if (this.#files.add(stats, abs)) {
-      yield [{ kind: 'file', path: abs, rel: fileRel, size: stats.size, mtimeMs: stats.mtimeMs, ...(job === undefined ? {} : { job }) }];
+    } else {
+      // A name on the command line may well be reached again in a folder: it keeps its name (there are few).
+      const first = this.#files.addFile(stats, abs, how === 'named');
+      if (first === undefined) yield [{ kind: 'file', path: abs, rel: fileRel, size: stats.size, mtimeMs: stats.mtimeMs, ...(job === undefined ? {} : { job }) }];
+      // The same path named again (overlapping inputs) has its record already.
+      else if (first !== '' && first !== abs) yield [sameFile(abs, fileRel, first)];
     }
   }
 
@@ -328,15 +344,23 @@ export class Discovery {
         try {
           stats = await access.stat(abs);
         } catch (error) {
-          if (wanted) batch.push({ kind: 'failed', path: abs, rel, error: brokenLinkOr(error, entry.isSymbolicLink()) });
+          if (name.includes(REPLACEMENT) && isNodeError(error, 'ENOENT')) batch.push({ kind: 'failed', path: abs, rel, error: nameNotUtf8() });
+          else if (wanted) batch.push({ kind: 'failed', path: abs, rel, error: brokenLinkOr(error, entry.isSymbolicLink()) });
+          // A folder that cannot be reached (EACCES, ENAMETOOLONG, ELOOP) holds files nobody would hear of: it fails, and retry walks it again.
+          else if (mayBeFolder(entry, error)) batch.push({ kind: 'failed', path: abs, rel, error: folderUnreadable(error) });
           continue;
         }
         if (stats.isDirectory()) {
           if (folder.depth < (root.maxDepth ?? Infinity) && folders.add(stats, abs)) {
             stack.push({ abs, rel, below, depth: folder.depth + 1 });
           }
-        } else if (wanted && stats.isFile() && this.#files.add(stats, abs)) {
-          batch.push({ kind: 'file', path: abs, rel, size: stats.size, mtimeMs: stats.mtimeMs });
+        } else if (wanted) {
+          let first = this.#files.addFile(stats, abs, entry.isSymbolicLink());
+          // A link to a file first found by its own name, which was not kept: the link's target is that name.
+          if (first === '' && entry.isSymbolicLink()) first = await realpath(abs).catch(() => '');
+          if (first === '' || first === abs) continue;
+          if (first !== undefined) batch.push(sameFile(abs, rel, first));
+          else batch.push(stats.isFile() ? { kind: 'file', path: abs, rel, size: stats.size, mtimeMs: stats.mtimeMs } : { kind: 'failed', path: abs, rel, error: notAFile() });
           if (batch.length === BATCH) {
             yield batch;
             batch = [];
@@ -344,9 +368,7 @@ export class Discovery {
         }
       }
     } catch (error) {
-      const { message } = toFileReadError(error);
-      const failure = new ImgpushError('IMGPUSH_FOLDER_UNREADABLE', `cannot read folder: ${message}`, { cause: error });
-      batch.push({ kind: 'failed', path: folder.abs, rel: folder.rel, error: failure });
+      batch.push({ kind: 'failed', path: folder.abs, rel: folder.rel, error: folderUnreadable(error) });
     } finally {
       dir?.closeSync();
     }
@@ -366,6 +388,33 @@ export function excludeMatcher(patterns: readonly string[]): (posixRel: string) 
   const byName = names.length === 0 ? never : picomatch(names, { dot: true });
   const byPath = paths.length === 0 ? never : picomatch(paths, { dot: true });
   return (rel) => byPath(rel) || byName(rel.slice(rel.lastIndexOf('/') + 1));
+}
+
+/** What a name that is not valid UTF-8 reads as: the path built from it names no file. */
+const REPLACEMENT = '\uFFFD';
+
+function nameNotUtf8(): ImgpushError {
+  return new ImgpushError('IMGPUSH_NAME_NOT_UTF8', 'its name is not valid UTF-8, which imgpush cannot name yet: rename it (convmv) and send it again');
+}
+
+/** A second name of a file already found (a hard link, a symlink, overlapping inputs): not sent twice, and not silent. */
+function sameFile(path: string, rel: string, first: string): SkippedFile {
+  return { kind: 'skipped', path, rel, code: 'IMGPUSH_SAME_FILE', reason: first === '' ? 'same file as one found before under another name' : `same file as ${first}` };
+}
+
+function notAFile(): ImgpushError {
+  return new ImgpushError('IMGPUSH_NOT_A_FILE', 'not a regular file (a device, socket or pipe)');
+}
+
+function folderUnreadable(error: unknown): ImgpushError {
+  return new ImgpushError('IMGPUSH_FOLDER_UNREADABLE', `cannot read folder: ${toFileReadError(error).message}`, { cause: error });
+}
+
+/** An entry whose stat failed may be a folder: one listed as such, of an unknown type, or a link that points somewhere (not a broken one). */
+function mayBeFolder(entry: Dirent, error: unknown): boolean {
+  if (entry.isDirectory()) return true;
+  if (entry.isSymbolicLink()) return !isNodeError(error, 'ENOENT');
+  return !entry.isFile() && !entry.isFIFO() && !entry.isSocket() && !entry.isCharacterDevice() && !entry.isBlockDevice();
 }
 
 function brokenLinkOr(error: unknown, isLink: boolean): ImgpushError {

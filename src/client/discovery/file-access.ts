@@ -1,4 +1,4 @@
-import { close, closeSync, fstat, fstatSync, open, openSync, opendirSync, read, readSync, stat, statSync, type Dir, type Dirent, type Stats } from 'node:fs';
+import { close, closeSync, constants, fstat, fstatSync, open, openSync, opendirSync, read, readSync, stat, statSync, type Dir, type Dirent, type Stats } from 'node:fs';
 import { opendir } from 'node:fs/promises';
 import { promisify } from 'node:util';
 
@@ -7,6 +7,8 @@ const openAsync = promisify(open);
 const fstatAsync = promisify(fstat);
 const readAsync = promisify(read);
 const closeAsync = promisify(close);
+
+const OPEN_FLAGS = constants.O_RDONLY | constants.O_NONBLOCK;
 
 /** A call slower than this did not come from the page cache. */
 const SLOW_CALL_MS = 2;
@@ -35,8 +37,14 @@ export class FileAccess {
     return this.#sync ? this.#timed(() => statSync(path)) : statAsync(path);
   }
 
+  /**
+   * Opens for reading without ever waiting: a FIFO put where a file was
+   * found opens at once (O_NONBLOCK) instead of blocking the event loop until
+   * a writer comes; the caller's fstat then refuses it. Reads of regular files
+   * are unaffected by the flag.
+   */
   open(path: string): number | Promise<number> {
-    return this.#sync ? this.#timed(() => openSync(path, 'r')) : openAsync(path, 'r');
+    return this.#sync ? this.#timed(() => openSync(path, OPEN_FLAGS)) : openAsync(path, OPEN_FLAGS);
   }
 
   fstat(fd: number): Stats | Promise<Stats> {

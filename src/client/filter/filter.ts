@@ -2,6 +2,8 @@ import type { Discovered, DiscoveredFile } from '../discovery/discover.js';
 import { DONE_BEFORE, type DoneFiles } from './done-files.js';
 import { skippedResult, unsentResult, type FileResult } from '../results.js';
 import { inShard, type Shard } from './shard.js';
+import type { TargetSet } from './target-set.js';
+import { ImgpushError } from '../../shared/errors.js';
 
 /**
  * What becomes of a file found: another shard's (in no log), ended before
@@ -17,12 +19,15 @@ export interface FilterSettings {
   /** Files uploaded by earlier runs (--skip-done). */
   readonly done: DoneFiles;
   readonly dryRun: boolean;
+  /** With a per-file --url: the URL each file takes, so that no two take one. */
+  readonly targets: TargetSet | undefined;
 }
 
 /**
  * The filter stage: between discovery and scheduling, it keeps out the
  * other shards' files (--shard), ends what discovery could not read or
- * skipped, skips what an earlier run uploaded (--skip-done), and with
+ * skipped, skips what an earlier run uploaded (--skip-done), fails a file
+ * whose per-file URL another file took, and with
  * --dry-run lets nothing through to be sent.
  */
 export class Filter {
@@ -39,6 +44,11 @@ export class Filter {
     if (item.kind === 'skipped') return { kind: 'ended', result: skippedResult(item, item.code, item.reason) };
     if (done.has(item.path, item.size, item.mtimeMs)) {
       return { kind: 'ended', result: skippedResult(item, DONE_BEFORE, 'uploaded by an earlier run, unchanged since (--skip-done)') };
+    }
+    const first = this.#settings.targets?.claim(item.rel, item.path);
+    if (first !== undefined) {
+      const error = new ImgpushError('IMGPUSH_SAME_TARGET', `same target URL as ${first}: sending it would overwrite that file on the server (make --url tell them apart, e.g. with {path})`);
+      return { kind: 'ended', result: unsentResult(item, error, null) };
     }
     return { kind: dryRun ? 'would-send' : 'send', file: item };
   }

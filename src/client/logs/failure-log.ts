@@ -2,7 +2,7 @@ import { createReadStream } from 'node:fs';
 import { createInterface } from 'node:readline';
 import { ImgpushError, UsageError } from '../../shared/errors.js';
 import type { ListedFile } from '../discovery/discover.js';
-import { JsonlWriter } from './jsonl-writer.js';
+import { JsonlWriter, type OpenMode } from './jsonl-writer.js';
 import type { RequestSettings } from '../options/types.js';
 
 const KIND = 'imgpush-failures';
@@ -14,6 +14,13 @@ export interface FailureLogHeader {
   readonly version: number;
   readonly created: string;
   readonly settings: RequestSettings;
+  /** The run's results log (absolute), which `imgpush retry` appends to; null without one. Absent in logs of imgpush 0.1. */
+  readonly results?: string | null;
+}
+
+/** The header of a new failure log. */
+export function failureLogHeader(settings: RequestSettings, results: string | null): FailureLogHeader {
+  return { kind: KIND, version: VERSION, created: new Date().toISOString(), settings, results };
 }
 
 /** One file that did not end in a 2xx. */
@@ -40,11 +47,20 @@ export interface FailureRecord {
 export class FailureLog {
   readonly #writer: JsonlWriter;
   readonly #settings: RequestSettings;
+  readonly #results: string | null;
   #count = 0;
 
-  constructor(path: string, settings: RequestSettings, onError: (error: ImgpushError) => void) {
-    this.#writer = new JsonlWriter(path, onError);
+  /** `exclusive` (the default name, or a path not there yet) never writes over a file: it takes the next free name. */
+  constructor(path: string, { settings, results, mode, onError, spill }: {
+    settings: RequestSettings;
+    results: string | null;
+    mode: OpenMode;
+    onError: (error: ImgpushError) => void;
+    spill: (lines: readonly string[]) => void;
+  }) {
+    this.#writer = new JsonlWriter(path, { mode, onError, spill });
     this.#settings = settings;
+    this.#results = results;
   }
 
   get path(): string {
@@ -56,10 +72,7 @@ export class FailureLog {
   }
 
   add(record: FailureRecord): void {
-    if (this.#count++ === 0) {
-      const header: FailureLogHeader = { kind: KIND, version: VERSION, created: new Date().toISOString(), settings: this.#settings };
-      this.#writer.write(header);
-    }
+    if (this.#count++ === 0) this.#writer.write(failureLogHeader(this.#settings, this.#results));
     this.#writer.write(record);
   }
 
@@ -74,8 +87,12 @@ export class FailureLog {
 
 export interface OpenedFailureLog {
   readonly settings: RequestSettings;
+  /** The results log the run wrote (absolute), null without one or when the log does not say. */
+  readonly results: string | null;
   /** The failed files, read as they are needed. */
   readonly files: AsyncIterable<ListedFile>;
+  /** The lines read so far that name no file imgpush can read (a line cut short), as they are: kept, never dropped. */
+  readonly unreadable: readonly string[];
 }
 
 function notAFailureLog(path: string, why: string): UsageError {
@@ -85,7 +102,7 @@ function notAFailureLog(path: string, why: string): UsageError {
 /**
  * Opens a failure log for `imgpush retry`: reads its header now, its
  * entries as they are pulled. A line cut short (a killed process) or
- * otherwise unreadable is reported through `onBadLine` and skipped.
+ * otherwise unreadable is reported through `onBadLine` and kept in `unreadable`.
  */
 export async function openFailureLog(path: string, onBadLine: (line: number) => void): Promise<OpenedFailureLog> {
   const stream = createReadStream(path);
@@ -112,10 +129,16 @@ export async function openFailureLog(path: string, onBadLine: (line: number) => 
     throw notAFailureLog(path, `its first line has no "kind": "${KIND}" header`);
   }
   if (header.version !== VERSION) throw notAFailureLog(path, `it is version ${String(header.version)}; this imgpush reads version ${VERSION}`);
-  return { settings: header.settings, files: entries(lines, onBadLine) };
+  const unreadable: string[] = [];
+  const keep = (line: number, text: string): void => {
+    unreadable.push(text);
+    onBadLine(line);
+  };
+  const results = typeof header.results === 'string' ? header.results : null;
+  return { settings: header.settings, results, files: entries(lines, keep), unreadable };
 }
 
-async function* entries(lines: AsyncIterator<string>, onBadLine: (line: number) => void): AsyncGenerator<ListedFile> {
+async function* entries(lines: AsyncIterator<string>, keep: (line: number, text: string) => void): AsyncGenerator<ListedFile> {
   let number = 1;
   for (let next = await lines.next(); next.done !== true; next = await lines.next()) {
     number++;
@@ -124,11 +147,11 @@ async function* entries(lines: AsyncIterator<string>, onBadLine: (line: number) 
     try {
       record = JSON.parse(next.value) as Partial<FailureRecord>;
     } catch {
-      onBadLine(number);
+      keep(number, next.value);
       continue;
     }
     if (typeof record.path !== 'string' || typeof record.rel !== 'string') {
-      onBadLine(number);
+      keep(number, next.value);
       continue;
     }
     yield { path: record.path, rel: record.rel, job: typeof record.job === 'string' ? record.job : undefined };

@@ -1,9 +1,12 @@
-import { ImgpushError } from '../../shared/errors.js';
+import { ImgpushError, UsageError } from '../../shared/errors.js';
 import type { Unfinished } from '../discovery/discover.js';
 import { resolve } from 'node:path';
+import { DONE_BEFORE } from '../filter/done-files.js';
 import { FailureLog } from './failure-log.js';
 import { FailureReasons } from './failure-reasons.js';
-import { JsonlWriter } from './jsonl-writer.js';
+import { JsonlWriter, STDOUT } from './jsonl-writer.js';
+import type { LogPlan } from './log-paths.js';
+import { Unlogged } from './unlogged.js';
 import type { ResolvedOptions } from '../options/types.js';
 import { unsentResult, type FileResult, type Progress } from '../results.js';
 
@@ -17,7 +20,7 @@ export interface RecorderHooks {
   readonly onLogError: (error: ImgpushError) => void;
 }
 
-type RecorderSettings = Pick<ResolvedOptions, 'failures' | 'out' | 'skipDone' | 'dryRun' | 'maxFailures' | 'settings'>;
+type RecorderSettings = Pick<ResolvedOptions, 'failures' | 'out' | 'dryRun' | 'maxFailures' | 'settings'>;
 
 /**
  * The record stage: every file's result goes to the counters, to the
@@ -32,15 +35,28 @@ export class Recorder {
   readonly #results: JsonlWriter | undefined;
   /** Failures by reason, for the summary. */
   readonly reasons = new FailureReasons();
+  /** What a log could not take. */
+  readonly #unlogged = new Unlogged();
+  /** The results log already says which files were done before: no line again for each. */
+  readonly #resumed: boolean;
 
-  constructor(settings: RecorderSettings, hooks: RecorderHooks) {
+  /** Opens the results log now: one that cannot be opened is a UsageError before anything is sent. */
+  constructor(settings: RecorderSettings, plan: LogPlan, hooks: RecorderHooks) {
     this.#settings = settings;
     this.#hooks = hooks;
-    const { failures, out, skipDone, dryRun } = settings;
-    this.#failures = new FailureLog(failures, settings.settings, hooks.onLogError);
-    // Resuming into the log being resumed from adds to it: its earlier lines still say what is done.
-    const append = out !== undefined && skipDone.some((log) => resolve(log) === resolve(out));
-    this.#results = out === undefined || dryRun ? undefined : new JsonlWriter(out, hooks.onLogError, { append });
+    this.#resumed = plan.resumed;
+    const { failures, out, dryRun } = settings;
+    const spill = this.#unlogged.add;
+    const results = out === undefined || out === STDOUT ? null : resolve(out);
+    this.#failures = new FailureLog(failures, { settings: settings.settings, results, mode: plan.failures, onError: hooks.onLogError, spill });
+    if (out === undefined || dryRun) return;
+    this.#results = new JsonlWriter(out, { mode: plan.results, onError: hooks.onLogError, spill });
+    try {
+      this.#results.open();
+    } catch (error) {
+      const { code, message } = error as NodeJS.ErrnoException;
+      throw new UsageError('IMGPUSH_BAD_LOG_PATH', `--out ${out}: cannot be written (${code ?? message})`);
+    }
   }
 
   /** Whether every answer is kept, for the results log. */
@@ -49,13 +65,14 @@ export class Recorder {
   }
 
   /** The logs written, for the summary: the failure log only when something failed. */
-  get files(): { readonly failuresFile: string | null; readonly resultsFile: string | null } {
-    return { failuresFile: this.#failures.count > 0 ? this.#failures.path : null, resultsFile: this.#results?.path ?? null };
+  get files(): { readonly failuresFile: string | null; readonly resultsFile: string | null; readonly unloggedFile: string | null } {
+    return { failuresFile: this.#failures.count > 0 ? this.#failures.path : null, resultsFile: this.#results?.path ?? null, unloggedFile: this.#unlogged.path };
   }
 
   close(): void {
     this.#failures.close();
     this.#results?.close();
+    this.#unlogged.close();
   }
 
   record(result: FileResult): void {
@@ -84,7 +101,7 @@ export class Recorder {
         ...(result.job === undefined ? {} : { job: result.job }),
       });
     }
-    results?.write(result);
+    if (!(this.#resumed && result.skipped?.code === DONE_BEFORE)) results?.write(result);
     onResult?.(result);
   }
 

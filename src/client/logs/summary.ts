@@ -21,6 +21,12 @@ export interface PushSummary {
   /** The failure log, when something failed; null otherwise. */
   readonly failuresFile: string | null;
   readonly resultsFile: string | null;
+  /** A log could not be written (the run stopped; exit 4 on the command line), in words; null when every line was written. */
+  readonly logError: string | null;
+  /** Where the lines went that a log could not take; null when there were none, or when they went to stderr. */
+  readonly unloggedFile: string | null;
+  /** imgpush retry: lines of the failure log it could not read, kept in the new failure log and counted in `failed`. */
+  readonly unreadable: number;
   /** The run was stopped before every file was done: every file not uploaded is in the failure log. */
   readonly interrupted: boolean;
   /** Why it stopped early, in words; null when it ran to its end. */
@@ -47,6 +53,8 @@ export interface SummaryParts {
   readonly failuresFile: string | null;
   readonly resultsFile: string | null;
   readonly failureReasons: readonly FailureReason[];
+  readonly unloggedFile: string | null;
+  readonly logError: string | undefined;
   /** Why the run stopped early; undefined when it ran to its end. */
   readonly stopReason: string | undefined;
   readonly gates: { readonly maxFailureRate: number | undefined; readonly failIfP95Ms: number | undefined };
@@ -71,6 +79,9 @@ export function summarize(parts: SummaryParts): PushSummary {
     retries: progress.retries,
     failuresFile: parts.failuresFile,
     resultsFile: parts.resultsFile,
+    logError: parts.logError ?? null,
+    unloggedFile: parts.unloggedFile,
+    unreadable: 0,
     interrupted: stopReason !== undefined,
     stopReason: stopReason ?? null,
     ...(dryRun ? { sample: parts.sample } : {}),

@@ -205,6 +205,10 @@ export const OPTIONS = {
     flag: '--async', parse: on, recorded: 'yes', group: 'target and body', commands: BOTH,
     help: '--url is a jobs endpoint (202 + Location): poll each file\'s job and log its result',
   },
+  checksum: {
+    flag: '--checksum', parse: on, recorded: 'yes', group: 'target and body', commands: BOTH,
+    help: 'send each body\'s SHA-256 as Content-Digest (RFC 9530), and log it as sha256',
+  },
   resize: {
     flag: '--resize <max>', ...countFlag(1), recorded: 'yes', group: 'target and body', commands: BOTH,
     help: 're-encode each image (needs sharp) to fit within max x max pixels, never enlarged',
@@ -240,7 +244,8 @@ export const OPTIONS = {
   },
   out: {
     flag: '--out <file>', short: '-o', parse: text, recorded: 'no', group: 'logs and resume', commands: BOTH,
-    help: 'results log: one JSON line per file',
+    retryShown: 'the results log of the run that failed, appended to',
+    help: 'results log: one JSON line per file; - for stdout (the summary then goes to stderr)',
   },
   failures: {
     flag: '--failures <file>', default: 'imgpush-failures.jsonl', parse: text, recorded: 'no', group: 'logs and resume', commands: BOTH,
@@ -343,6 +348,7 @@ export const OPTIONS = {
     flag: '--fail-if-p95 <ms>', parse: positiveNumber, validate: (value, name) => positive(name, value), recorded: 'no', group: 'output', commands: BOTH,
     help: 'exit 1 when the upload latency p95 is over this many ms',
   },
+  appendOut: { name: 'append to the results log', default: false, recorded: 'no' },
   graceMs: { name: 'grace period', default: 5_000, validate: (ms, name) => duration(name, ms, 0), recorded: 'no' },
   streamThresholdBytes: { name: 'stream threshold', default: 1024 * 1024, validate: (value, name) => integer(name, value, 0), recorded: 'no' },
 } as const satisfies Declarations;

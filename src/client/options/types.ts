@@ -61,8 +61,10 @@ export interface PushOptions {
   readonly exclude?: readonly string[];
   /** Include files and folders whose name starts with a dot; default false. */
   readonly hidden?: boolean;
-  /** Results log (JSONL), one line per file. */
+  /** Results log (JSONL), one line per file; `-` for stdout. */
   readonly out?: string;
+  /** Append to `out` instead of truncating it (imgpush retry does); default false. */
+  readonly appendOut?: boolean;
   /** Failure log (JSONL); default `imgpush-failures.jsonl`, created only when a file fails. */
   readonly failures?: string;
   /** After a stop, how long uploads in flight may take to finish before they are aborted; default 5 000 ms. */
@@ -85,6 +87,8 @@ export interface PushOptions {
   readonly maxOutageMs?: number;
   /** `--url` is a jobs endpoint: each file's 202 + Location is polled until its job is done. */
   readonly async?: boolean;
+  /** Send each body's SHA-256 as `Content-Digest: sha-256=:…:` (RFC 9530) and log it as `sha256`; default false. */
+  readonly checksum?: boolean;
   /** Files packed into one multipart request (the field repeated), up to `maxRequestBytes`; default 1. */
   readonly filesPerRequest?: number;
   /** With filesPerRequest: the most file bytes in one request (a larger file goes alone); default 8 MiB. */
@@ -143,6 +147,7 @@ export interface CommonSettings {
   readonly retryMaxDelayMs: number;
   readonly maxOutageMs: number;
   readonly async: boolean;
+  readonly checksum: boolean;
   readonly filesPerRequest: number;
   readonly maxRequestBytes: number;
   readonly rate: number | undefined;
@@ -185,7 +190,10 @@ export interface ResolvedOptions extends CommonSettings {
   readonly headers: Readonly<Record<string, string>>;
   readonly extensions: ReadonlySet<string> | null;
   readonly out: string | undefined;
+  readonly appendOut: boolean;
   readonly failures: string;
+  /** `failures` was given, not the default: it is written where named, and refused if it holds an earlier run's failures. */
+  readonly failuresGiven: boolean;
   readonly graceMs: number;
   readonly streamThresholdBytes: number;
   readonly skipDone: readonly string[];

@@ -4,8 +4,9 @@ import { countAhead } from '../discovery/count-ahead.js';
 import { DoneFiles } from '../filter/done-files.js';
 import { FileAccess } from '../discovery/file-access.js';
 import { Filter } from '../filter/filter.js';
+import { TargetSet } from '../filter/target-set.js';
 import { LatencyHistogram } from '../pacing/latency.js';
-import { assertLogsWritable } from '../logs/log-paths.js';
+import { planLogs, type LogPlan } from '../logs/log-paths.js';
 import { resolveOptions } from '../options/resolve.js';
 import type { PushOptions, ResolvedOptions } from '../options/types.js';
 import { Packer } from '../schedule/packer.js';
@@ -44,15 +45,23 @@ export interface PushHooks {
 export async function push(options: PushOptions, hooks: PushHooks = {}): Promise<PushSummary> {
   const resolved = resolveOptions(options);
   await assertInputsExist(resolved.inputs);
-  await assertLogsWritable(resolved);
+  const logs = await planLogs(resolved);
   const tls = await loadTlsContext(resolved);
   const reencoder = resolved.reencode === undefined ? undefined : await loadReencoder(resolved.reencode);
-  const done = await DoneFiles.load(resolved.skipDone);
-  for (const warning of resolved.warnings) hooks.onWarning?.(warning);
-  return new PushRun(resolved, hooks, done, tls, reencoder).run();
+  const done = await DoneFiles.load(resolved.skipDone, resolved.out);
+  for (const warning of [...resolved.warnings, ...logs.warnings, ...done.warnings]) hooks.onWarning?.(warning);
+  return new PushRun(resolved, hooks, { done, logs, tls, reencoder }).run();
 }
 
 const NO_CALLBACK = (): void => {};
+
+/** What push() prepared before the run: files done before, how the logs open, TLS, sharp. */
+interface Prepared {
+  readonly done: DoneFiles;
+  readonly logs: LogPlan;
+  readonly tls: TlsContext | undefined;
+  readonly reencoder: Reencoder | undefined;
+}
 /** A dry run lists this many of the files it would send. */
 const DRY_RUN_SAMPLE = 10;
 
@@ -83,15 +92,18 @@ class PushRun {
   #started = 0;
   #scheduled = 0;
   #finished = 0;
-  #fatal: ImgpushError | undefined;
+  /** A log that could not be written: the run stops, and says so in its summary. */
+  #logError: ImgpushError | undefined;
+  /** The run is over (its logs closing): a log error then stops nothing. */
+  #ended = false;
   #wake: (() => void) | undefined;
 
-  constructor(options: ResolvedOptions, hooks: PushHooks, done: DoneFiles, tls: TlsContext | undefined, reencoder: Reencoder | undefined) {
+  constructor(options: ResolvedOptions, hooks: PushHooks, { done, logs, tls, reencoder }: Prepared) {
     this.#options = options;
     this.#hooks = hooks;
     this.#onProgress = hooks.onProgress ?? NO_CALLBACK;
     const control = this.#control = new RunControl(options.graceMs);
-    this.#recorder = new Recorder(options, {
+    this.#recorder = new Recorder(options, logs, {
       progress: this.#progress, onResult: hooks.onResult, onWarning: hooks.onWarning, stop: (why) => control.stop(why), onLogError: (error) => this.#fail(error),
     });
     const format = bodyFormatFor(options);
@@ -106,8 +118,10 @@ class PushRun {
       this.#pacer.gate.close(control.interrupted());
       this.#wake?.();
     });
-    this.#filter = new Filter({ shard: options.shard, done, dryRun: options.dryRun });
-    const bodies = new FileBodyReader(this.#files, format, options.streamThresholdBytes, reencoder);
+    const template = options.urls[0];
+    const targets = template?.perFile === true ? new TargetSet(template) : undefined;
+    this.#filter = new Filter({ shard: options.shard, done, dryRun: options.dryRun, targets });
+    const bodies = new FileBodyReader(this.#files, format, options.streamThresholdBytes, reencoder, options.checksum);
     const finish = (result: FileResult): void => this.#finish(result);
     this.#uploader = new Uploader({ bodies, transport: this.#transport, pacer: this.#pacer, control, progress: this.#progress, async: options.async }, finish);
     this.#packer = new Packer(options, {
@@ -131,12 +145,12 @@ class PushRun {
       counting.abort();
       await counted?.catch(NO_CALLBACK);
       unfollow();
+      this.#ended = true;
       control.end();
       this.#pacer.gate.close();
       await this.#transport.close();
       this.#recorder.close();
     }
-    if (this.#fatal !== undefined) throw this.#fatal;
     const progress = this.#progress;
     // A shard may well be empty when the others are not.
     if (progress.discovered === 0 && progress.otherShards === 0 && !control.stopping) throw nothingFound(this.#options);
@@ -150,6 +164,7 @@ class PushRun {
       ...this.#recorder.files,
       failureReasons: this.#recorder.reasons.list(),
       stopReason: control.stopping ? control.reason : undefined,
+      logError: this.#logError?.message,
       gates: { maxFailureRate, failIfP95Ms },
       concurrency: this.#pacer.concurrencySummary,
       origins: this.#transport.origins.all.map((origin) => origin.summary()),
@@ -227,9 +242,13 @@ class PushRun {
     });
   }
 
-  /** A log that cannot be written ends the run: a result nobody can find is a lost file. */
+  /**
+   * A log that cannot be written stops the run (a result nobody can find is
+   * a lost file): uploads in flight finish, the lines go to the fallback, and
+   * the summary says why.
+   */
   #fail(error: ImgpushError): void {
-    this.#fatal ??= error;
-    this.#control.stop(`imgpush could not write its log (${error.message})`);
+    this.#logError ??= error;
+    if (!this.#ended) this.#control.stop(`imgpush could not write its log (${error.message})`);
   }
 }

@@ -1,6 +1,6 @@
-import { rename, rm } from 'node:fs/promises';
+import { appendFile, rename, rm, writeFile } from 'node:fs/promises';
 import { resolve } from 'node:path';
-import { openFailureLog } from '../logs/failure-log.js';
+import { failureLogHeader, openFailureLog, type OpenedFailureLog } from '../logs/failure-log.js';
 import type { PushOptions, RequestSettings } from '../options/types.js';
 import { push, type PushHooks } from './push.js';
 import type { PushSummary } from '../logs/summary.js';
@@ -47,30 +47,50 @@ function missingSecrets(settings: RequestSettings, overrides: RetryOverrides): s
 }
 
 /**
+ * The lines of the old log that name no file it could read go into the new
+ * failure log as they were (a later retry finds them unreadable again, and
+ * keeps them again), so no retry ever drops them; they count as failed.
+ */
+async function keepUnreadable(log: OpenedFailureLog, summary: PushSummary, failures: string, results: string | null): Promise<PushSummary> {
+  const kept = log.unreadable;
+  if (kept.length === 0) return summary;
+  const lines = `${kept.join('\n')}\n`;
+  if (summary.failuresFile === null) await writeFile(failures, `${JSON.stringify(failureLogHeader(log.settings, results))}\n${lines}`, { flag: 'wx' });
+  else await appendFile(summary.failuresFile, lines);
+  return { ...summary, failuresFile: summary.failuresFile ?? failures, failed: summary.failed + kept.length, unreadable: kept.length };
+}
+
+/**
  * Sends again exactly the files of a failure log, with the request settings
  * it recorded (overrides win), and writes a new failure log of what still
  * failed. By default that new log replaces the old one, but only once the
- * run has finished: an interrupted retry leaves the old log whole.
+ * run has finished: an interrupted retry leaves the old log whole. The
+ * answers are appended to the results log the first run wrote (or `out`).
+ * A line of the log it cannot read is kept in the new log, never dropped.
  *
  * @example
  * const summary = await retry('imgpush-failures.jsonl', { concurrency: 4 });
  */
 export async function retry(failureLog: string, overrides: RetryOverrides = {}, hooks: PushHooks = {}): Promise<PushSummary> {
-  const log = await openFailureLog(failureLog, (line) => hooks.onWarning?.(`${failureLog} line ${line} is not a complete entry; skipped`));
+  const log = await openFailureLog(failureLog, (line) => hooks.onWarning?.(`${failureLog} line ${line} is not a complete entry; kept in the new failure log`));
   for (const warning of missingSecrets(log.settings, overrides)) hooks.onWarning?.(warning);
   const target = overrides.failures ?? failureLog;
   const replacing = resolve(target) === resolve(failureLog);
   const failures = replacing ? `${target}.retry-${process.pid}` : target;
-  const summary = await push({ ...forOverrides(fromSettings(log.settings), overrides), ...overrides, listed: log.files, failures }, hooks);
-  if (!replacing) return summary;
+  const out = overrides.out ?? log.results ?? undefined;
+  const results = out === undefined || out === '-' ? null : resolve(out);
+  const options = { ...forOverrides(fromSettings(log.settings), overrides), ...overrides, listed: log.files, failures, out, appendOut: true };
+  const summary = await push(options, hooks);
   if (summary.interrupted) {
-    await rm(failures, { force: true });
-    return { ...summary, failuresFile: failureLog };
+    if (replacing) await rm(summary.failuresFile ?? failures, { force: true });
+    return replacing ? { ...summary, failuresFile: failureLog } : summary;
   }
-  if (summary.failuresFile === null) {
+  const kept = await keepUnreadable(log, summary, failures, results);
+  if (!replacing) return kept;
+  if (kept.failuresFile === null) {
     await rm(failureLog, { force: true });
-    return summary;
+    return kept;
   }
-  await rename(failures, failureLog);
-  return { ...summary, failuresFile: failureLog };
+  await rename(kept.failuresFile, failureLog);
+  return { ...kept, failuresFile: failureLog };
 }

@@ -1,7 +1,8 @@
+import { subscribe } from 'node:diagnostics_channel';
 import { Readable } from 'node:stream';
 import type { Dispatcher } from 'undici';
 import { createDispatcher } from './dispatcher.js';
-import { HttpStatusError, InterruptedError, NetworkError, toNetworkError, type FileReadError, type ReencodeError } from '../errors.js';
+import { AnswerLostError, HttpStatusError, InterruptedError, NetworkError, toNetworkError, type FileReadError, type ReencodeError } from '../errors.js';
 import { decodeAnswer, MAX_ANSWER_BYTES, type BodyFormat, type RawAnswer } from '../bodies/body-format.js';
 import { Origin, OriginSet } from './origins.js';
 import type { FileBody, GroupBody } from '../bodies/request-body.js';
@@ -9,6 +10,19 @@ import type { Proxy } from './proxy.js';
 import { parseRetryAfter } from '../pacing/retry-policy.js';
 import type { TlsContext } from './tls-context.js';
 import type { UrlTemplate } from './url-template.js';
+
+/**
+ * The bodies undici wrote whole to a socket (its `bodySent` channel names the
+ * request, which holds our Buffer or stream as it is): a request that then
+ * fails reached the server, which may have taken the file.
+ */
+const sentWhole = new WeakSet<object>();
+/** How a connection ends when the server took the request and never answered: closed, reset, or silent past --timeout. */
+const CUT_AFTER_SENDING: ReadonlySet<string> = new Set(['UND_ERR_SOCKET', 'ECONNRESET', 'EPIPE', 'UND_ERR_HEADERS_TIMEOUT']);
+subscribe('undici:request:bodySent', (message) => {
+  const { body } = (message as { request: { body: unknown } }).request;
+  if (typeof body === 'object' && body !== null) sentWhole.add(body);
+});
 
 export interface TransportSettings {
   /** One or several servers (--url repeated): see OriginSet. */
@@ -41,6 +55,8 @@ export interface Delivery {
   readonly bytes: number;
   /** Where the server said the file's job is (a 202 with Location): a path, or with several servers a whole URL. */
   readonly job?: string;
+  /** With --checksum: the SHA-256 of the body sent, hex. */
+  readonly sha256?: string;
 }
 
 /** What a request of several files came to: per file, its bytes and its share of the answer, or why it was left out. */
@@ -136,7 +152,7 @@ export class Transport {
     try {
       answer = await origin.dispatcher.request({ origin: origin.url.origin, path: origin.url.pathFor(rel), method: this.#settings.method, headers, body: data, signal: deadline });
     } catch (error) {
-      throw this.#failure(error, origin, deadline);
+      throw this.#failure(error, origin, deadline, sentWhole.has(data) ? null : undefined);
     } finally {
       if (data instanceof Readable) data.destroy();
     }
@@ -146,7 +162,7 @@ export class Transport {
       if (ok && !this.#settings.keepResponses) await answer.body.dump();
       else response = this.#settings.format.decode(await readAnswer(answer));
     } catch (error) {
-      throw this.#failure(error, origin, deadline);
+      throw this.#failure(error, origin, deadline, ok ? answer.statusCode : undefined);
     }
     if (ok) return { status: answer.statusCode, response, location: answer.headers.location };
     const retryAfter = parseRetryAfter(answer.headers['retry-after']);
@@ -162,13 +178,13 @@ export class Transport {
     try {
       answer = await origin.dispatcher.request({ origin: origin.url.origin, path: place.pathname + place.search, method: 'GET', headers: origin.headers });
     } catch (error) {
-      throw this.#failure(error, origin);
+      throw this.#failure(error, origin, undefined);
     }
     let body: unknown;
     try {
       body = decodeAnswer(await readAnswer(answer));
     } catch (error) {
-      throw this.#failure(error, origin);
+      throw this.#failure(error, origin, undefined);
     }
     if (answer.statusCode === 404) return { status: 'gone' };
     const retryAfterMs = parseRetryAfter(answer.headers['retry-after']);
@@ -196,13 +212,19 @@ export class Transport {
     return this.origins.all.length === 1 ? url.pathname + url.search : url.href;
   }
 
-  #failure(error: unknown, origin: Origin, deadline?: AbortSignal): Error {
-    if (this.#cancelled !== undefined) return new InterruptedError(true);
-    if (deadline?.aborted === true) {
+  /** `lostAfter`: the request reached the server (null), or its 2xx status came (the status): the answer alone was lost. */
+  #failure(error: unknown, origin: Origin, deadline: AbortSignal | undefined, lostAfter?: number | null): Error {
+    const cancelled = this.#cancelled !== undefined;
+    if (!cancelled && deadline?.aborted === true) {
       const seconds = (this.#settings.maxTimeMs ?? 0) / 1000;
       return new NetworkError('IMGPUSH_MAX_TIME', `${origin.context.host} did not finish answering within ${seconds} s (--max-time)`, error);
     }
-    return toNetworkError(error, origin.context);
+    const network = cancelled ? undefined : toNetworkError(error, origin.context);
+    // A proxy's refusal or a timeout before the body went is no lost answer: only a connection cut after it, or a stop.
+    if (lostAfter !== undefined && (network === undefined || lostAfter !== null || CUT_AFTER_SENDING.has(network.code))) {
+      return new AnswerLostError(lostAfter, network?.message ?? 'the run was stopped', error);
+    }
+    return network ?? new InterruptedError(true);
   }
 }
 
