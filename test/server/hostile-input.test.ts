@@ -192,3 +192,10 @@ test('errors have one shape, application/json without a charset, Node\'s 431 and
   const metrics = await (await request(`${server.url}/metrics`)).body.text();
   assert.match(metrics, /imgpush_http_requests_total\{route="unmatched",status="431"\} 1/);
 });
+
+test('an idle connection is kept 65 s, above common load balancers\' 60 s, and says so in Keep-Alive', async () => {
+  const answer = await request(`${server.url}/v2/health/live`);
+  await answer.body.dump();
+  assert.equal(answer.headers['keep-alive'], `timeout=${SERVER_DEFAULTS.keepAliveTimeoutMs / 1000}`);
+  assert.equal(SERVER_DEFAULTS.keepAliveTimeoutMs, 65_000);
+});
