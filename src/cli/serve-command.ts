@@ -37,6 +37,7 @@ interface ServeFlags {
   jobTtl: number;
   maxJobs: number;
   allowCallbackHosts?: string[];
+  callbackSecret?: string;
 }
 
 const SERVER_PACKAGES = 'onnxruntime-node sharp fastify @fastify/multipart';
@@ -227,7 +228,8 @@ export function addServerCommands(program: Command): void {
     .addOption(durationOption('--shutdown-timeout <duration>', 'on SIGTERM, requests and jobs in flight get this long, then are cut and reported (exit 1)', DEFAULTS.shutdownTimeoutMs))
     .addOption(durationOption('--job-ttl <duration>', 'how long a finished job\'s result is kept', DEFAULTS.jobTtlMs))
     .option('--max-jobs <n>', 'jobs kept at once (the oldest finished go first)', positiveInteger, DEFAULTS.maxJobs)
-    .option('--allow-callback-hosts <hosts>', 'hosts a job\'s callback_url may name besides loopback, comma-separated', (value: string) => value.split(',').map((host) => host.trim()).filter((host) => host !== ''))
+    .option('--allow-callback-hosts <hosts>', 'hosts (host or host:port) a job\'s callback_url may name, comma-separated; loopback ones too only when named', (value: string) => value.split(',').map((host) => host.trim()).filter((host) => host !== ''))
+    .addOption(new Option('--callback-secret <secret>', 'sign every job callback: X-Imgpush-Signature: sha256=<HMAC-SHA256 of the body, hex>').env('IMGPUSH_CALLBACK_SECRET'))
     .addOption(new Option('--log-level <level>', 'JSON request logs on stdout, with request ids').choices(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default(DEFAULTS.logLevel))
     .action(async (flags: ServeFlags) => {
       if (!['cpu', 'cuda', 'auto'].includes(flags.device)) throw new InvalidArgumentError(`--device must be cpu, cuda or auto (got ${flags.device})`);

@@ -42,8 +42,10 @@ export interface AppOptions {
   readonly jobTtlMs?: number;
   /** Most jobs kept at once. */
   readonly maxJobs?: number;
-  /** Hosts a job's callback_url may name besides loopback ones. */
+  /** Hosts (`host` or `host:port`) a job's callback_url may name; loopback ones too only when named. */
   readonly allowCallbackHosts?: readonly string[];
+  /** Signs every callback: HMAC-SHA256 of the body, in X-Imgpush-Signature. */
+  readonly callbackSecret?: string | undefined;
   /** Any request's body, every route (413 beyond). */
   readonly maxBodySize?: number;
   /** Bytes of bodies read or held at once (429 beyond). */
@@ -109,7 +111,7 @@ export function buildApp(options: AppOptions, state: AppState, inFlight = new In
   const decoder = new ImageDecoder({ maxPixels, timeoutMs: decodeTimeoutMs, concurrency: maxDecodes });
   const predictor = new Predictor(state, { cache: new ResultCache(options.cacheSize), decoder, admission });
   const jobs = new JobStore(options.jobTtlMs ?? SERVER_DEFAULTS.jobTtlMs, options.maxJobs ?? SERVER_DEFAULTS.maxJobs);
-  inFlight.jobs = new JobRunner(jobs, inFlight.log);
+  inFlight.jobs = new JobRunner(jobs, inFlight.log, options.callbackSecret);
   const uploadLimits = { maxBodySize };
   void app.register(healthRoutes, { state });
   void app.register(metricsRoutes, { state, admission });
