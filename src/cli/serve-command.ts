@@ -24,7 +24,8 @@ interface ServeFlags {
   rateLimit?: number;
   requestTimeout: number;
   headerTimeout: number;
-  maxConnections?: number;
+  maxConnections: number;
+  minBodyRate: number;
   maxBodySize: number;
   maxBodyBytesInFlight: number;
   maxPixels: number;
@@ -222,7 +223,8 @@ export function addServerCommands(program: Command): void {
     .option('--rate-limit <n/s>', 'requests a second per client address on /v1/predict (429 with Retry-After beyond)', perSecond)
     .addOption(durationOption('--request-timeout <duration>', 'the whole request must arrive within this', DEFAULTS.requestTimeoutMs))
     .addOption(durationOption('--header-timeout <duration>', 'the headers must arrive within this (slowloris)', DEFAULTS.headerTimeoutMs))
-    .option('--max-connections <n>', 'connections open at once', positiveInteger)
+    .option('--max-connections <n>', 'connections open at once; beyond, new ones are dropped', positiveInteger, DEFAULTS.maxConnections)
+    .addOption(sizeOption('--min-body-rate <size>', 'bytes a second a body must keep arriving at, judged every 5s (408 below; 0: no check)', DEFAULTS.minBodyRate))
     .addOption(durationOption('--keep-alive-timeout <duration>', 'how long an idle connection is kept (above load balancers\' 60 s)', DEFAULTS.keepAliveTimeoutMs))
     .addOption(durationOption('--drain-delay <duration>', 'on SIGTERM, not ready this long before the listener closes', DEFAULTS.drainDelayMs))
     .addOption(durationOption('--shutdown-timeout <duration>', 'on SIGTERM, requests and jobs in flight get this long, then are cut and reported (exit 1)', DEFAULTS.shutdownTimeoutMs))

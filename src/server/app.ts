@@ -2,6 +2,7 @@ import { createServer } from 'node:http';
 import multipart from '@fastify/multipart';
 import Fastify, { type FastifyInstance } from 'fastify';
 import { Admission } from './admission.js';
+import { addBodyRate } from './body-rate.js';
 import { SERVER_DEFAULTS } from './defaults.js';
 import { errorAnswer, sendError } from './errors.js';
 import { addBodyAdmission, addRateLimit, addRequestMetrics, addToken, clientErrorHandler } from './hooks.js';
@@ -57,6 +58,10 @@ export interface AppOptions {
   readonly maxDecodes?: number;
   /** How long an idle keep-alive connection is kept. */
   readonly keepAliveTimeoutMs?: number;
+  /** Bytes a second a body must keep arriving at; 0: no check. */
+  readonly minBodyRate?: number;
+  /** The window the body rate is judged over. */
+  readonly bodyRateWindowMs?: number;
 }
 
 /** The options with every default filled in from defaults.ts. */
@@ -96,7 +101,8 @@ export function buildApp(options: AppOptions, state: AppState, inFlight = new In
       return server;
     },
   });
-  if (options.maxConnections !== undefined) app.server.maxConnections = options.maxConnections;
+  app.server.maxConnections = options.maxConnections ?? SERVER_DEFAULTS.maxConnections;
+  addBodyRate(app, { minBytesPerSecond: options.minBodyRate ?? SERVER_DEFAULTS.minBodyRate, windowMs: options.bodyRateWindowMs ?? SERVER_DEFAULTS.bodyRateWindowMs }, metrics);
   const admission = new Admission({ maxImages: options.batching.queueLimit, maxBodyBytes: maxBodyBytesInFlight });
   inFlight.track(app);
   addBodyAdmission(app, admission, maxBodySize);
