@@ -214,7 +214,7 @@ async function jobs(): Promise<void> {
   });
   await new Promise<void>((resolve) => hook.listen(0, '127.0.0.1', resolve));
   const callback = `http://127.0.0.1:${(hook.address() as AddressInfo).port}/done`;
-  const server = await startServe(['--model', 'builtin:synthetic']);
+  const server = await startServe(['--model', 'builtin:synthetic', '--allow-callback-hosts', '127.0.0.1']);
   const image = await sharp({ create: { width: 640, height: 480, channels: 3, background: '#336699' } }).jpeg().toBuffer();
   const accepted = (await Promise.all(Array.from({ length: 60 }, (_, i) => post(`${server.url}/v1/jobs?callback_url=${encodeURIComponent(`${callback}?${i}`)}`,
     Buffer.concat([image, Buffer.from([i])]), { 'content-type': 'image/jpeg' })))).filter((answer) => answer.status === 202).length;

@@ -24,7 +24,8 @@ interface ServeFlags {
   rateLimit?: number;
   requestTimeout: number;
   headerTimeout: number;
-  maxConnections?: number;
+  maxConnections: number;
+  minBodyRate: number;
   maxBodySize: number;
   maxBodyBytesInFlight: number;
   maxPixels: number;
@@ -37,6 +38,7 @@ interface ServeFlags {
   jobTtl: number;
   maxJobs: number;
   allowCallbackHosts?: string[];
+  callbackSecret?: string;
 }
 
 const SERVER_PACKAGES = 'onnxruntime-node sharp fastify @fastify/multipart';
@@ -221,13 +223,15 @@ export function addServerCommands(program: Command): void {
     .option('--rate-limit <n/s>', 'requests a second per client address on /v1/predict (429 with Retry-After beyond)', perSecond)
     .addOption(durationOption('--request-timeout <duration>', 'the whole request must arrive within this', DEFAULTS.requestTimeoutMs))
     .addOption(durationOption('--header-timeout <duration>', 'the headers must arrive within this (slowloris)', DEFAULTS.headerTimeoutMs))
-    .option('--max-connections <n>', 'connections open at once', positiveInteger)
+    .option('--max-connections <n>', 'connections open at once; beyond, new ones are dropped', positiveInteger, DEFAULTS.maxConnections)
+    .addOption(sizeOption('--min-body-rate <size>', 'bytes a second a body must keep arriving at, judged every 5s (408 below; 0: no check)', DEFAULTS.minBodyRate))
     .addOption(durationOption('--keep-alive-timeout <duration>', 'how long an idle connection is kept (above load balancers\' 60 s)', DEFAULTS.keepAliveTimeoutMs))
     .addOption(durationOption('--drain-delay <duration>', 'on SIGTERM, not ready this long before the listener closes', DEFAULTS.drainDelayMs))
     .addOption(durationOption('--shutdown-timeout <duration>', 'on SIGTERM, requests and jobs in flight get this long, then are cut and reported (exit 1)', DEFAULTS.shutdownTimeoutMs))
     .addOption(durationOption('--job-ttl <duration>', 'how long a finished job\'s result is kept', DEFAULTS.jobTtlMs))
     .option('--max-jobs <n>', 'jobs kept at once (the oldest finished go first)', positiveInteger, DEFAULTS.maxJobs)
-    .option('--allow-callback-hosts <hosts>', 'hosts a job\'s callback_url may name besides loopback, comma-separated', (value: string) => value.split(',').map((host) => host.trim()).filter((host) => host !== ''))
+    .option('--allow-callback-hosts <hosts>', 'hosts (host or host:port) a job\'s callback_url may name, comma-separated; loopback ones too only when named', (value: string) => value.split(',').map((host) => host.trim()).filter((host) => host !== ''))
+    .addOption(new Option('--callback-secret <secret>', 'sign every job callback: X-Imgpush-Signature: sha256=<HMAC-SHA256 of the body, hex>').env('IMGPUSH_CALLBACK_SECRET'))
     .addOption(new Option('--log-level <level>', 'JSON request logs on stdout, with request ids').choices(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default(DEFAULTS.logLevel))
     .action(async (flags: ServeFlags) => {
       if (!['cpu', 'cuda', 'auto'].includes(flags.device)) throw new InvalidArgumentError(`--device must be cpu, cuda or auto (got ${flags.device})`);

@@ -2,6 +2,7 @@ import { createServer } from 'node:http';
 import multipart from '@fastify/multipart';
 import Fastify, { type FastifyInstance } from 'fastify';
 import { Admission } from './admission.js';
+import { addBodyRate } from './body-rate.js';
 import { SERVER_DEFAULTS } from './defaults.js';
 import { errorAnswer, sendError } from './errors.js';
 import { addBodyAdmission, addRateLimit, addRequestMetrics, addToken, clientErrorHandler } from './hooks.js';
@@ -42,8 +43,10 @@ export interface AppOptions {
   readonly jobTtlMs?: number;
   /** Most jobs kept at once. */
   readonly maxJobs?: number;
-  /** Hosts a job's callback_url may name besides loopback ones. */
+  /** Hosts (`host` or `host:port`) a job's callback_url may name; loopback ones too only when named. */
   readonly allowCallbackHosts?: readonly string[];
+  /** Signs every callback: HMAC-SHA256 of the body, in X-Imgpush-Signature. */
+  readonly callbackSecret?: string | undefined;
   /** Any request's body, every route (413 beyond). */
   readonly maxBodySize?: number;
   /** Bytes of bodies read or held at once (429 beyond). */
@@ -55,6 +58,10 @@ export interface AppOptions {
   readonly maxDecodes?: number;
   /** How long an idle keep-alive connection is kept. */
   readonly keepAliveTimeoutMs?: number;
+  /** Bytes a second a body must keep arriving at; 0: no check. */
+  readonly minBodyRate?: number;
+  /** The window the body rate is judged over. */
+  readonly bodyRateWindowMs?: number;
 }
 
 /** The options with every default filled in from defaults.ts. */
@@ -94,7 +101,8 @@ export function buildApp(options: AppOptions, state: AppState, inFlight = new In
       return server;
     },
   });
-  if (options.maxConnections !== undefined) app.server.maxConnections = options.maxConnections;
+  app.server.maxConnections = options.maxConnections ?? SERVER_DEFAULTS.maxConnections;
+  addBodyRate(app, { minBytesPerSecond: options.minBodyRate ?? SERVER_DEFAULTS.minBodyRate, windowMs: options.bodyRateWindowMs ?? SERVER_DEFAULTS.bodyRateWindowMs }, metrics);
   const admission = new Admission({ maxImages: options.batching.queueLimit, maxBodyBytes: maxBodyBytesInFlight });
   inFlight.track(app);
   addBodyAdmission(app, admission, maxBodySize);
@@ -109,7 +117,7 @@ export function buildApp(options: AppOptions, state: AppState, inFlight = new In
   const decoder = new ImageDecoder({ maxPixels, timeoutMs: decodeTimeoutMs, concurrency: maxDecodes });
   const predictor = new Predictor(state, { cache: new ResultCache(options.cacheSize), decoder, admission });
   const jobs = new JobStore(options.jobTtlMs ?? SERVER_DEFAULTS.jobTtlMs, options.maxJobs ?? SERVER_DEFAULTS.maxJobs);
-  inFlight.jobs = new JobRunner(jobs, inFlight.log);
+  inFlight.jobs = new JobRunner(jobs, inFlight.log, options.callbackSecret);
   const uploadLimits = { maxBodySize };
   void app.register(healthRoutes, { state });
   void app.register(metricsRoutes, { state, admission });

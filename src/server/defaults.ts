@@ -37,6 +37,11 @@ export const SERVER_DEFAULTS = {
   jobTtlMs: 60 * 60_000,
   maxJobs: 10_000,
   logLevel: 'info',
+  /** A body must keep arriving at this rate, judged over each window (a modem's 56 kbit/s is 7 KB/s). */
+  minBodyRate: 1024,
+  bodyRateWindowMs: 5_000,
+  /** Connections open at once; beyond, Node drops new ones. */
+  maxConnections: 4096,
   /** From SIGTERM: requests and jobs in flight get this long, then are cut (below Kubernetes' 30 s grace). */
   shutdownTimeoutMs: 25_000,
   /** From SIGTERM, readiness is false this long before the listener closes, so load balancers stop sending. */

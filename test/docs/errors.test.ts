@@ -8,7 +8,7 @@ import { SERVER_CODES, SERVER_START_CODES } from '../../src/server/codes.js';
 
 const ROOT = fileURLToPath(new URL('../../../', import.meta.url));
 /** Names that look like codes but are environment variables. */
-const ENVIRONMENT = new Set(['IMGPUSH_TOKEN', 'IMGPUSH_SERVER_TOKEN']);
+const ENVIRONMENT = new Set(['IMGPUSH_TOKEN', 'IMGPUSH_SERVER_TOKEN', 'IMGPUSH_CALLBACK_SECRET']);
 const CODE = /IMGPUSH_[A-Z0-9_]+/g;
 
 async function sources(folder: string): Promise<string[]> {

@@ -192,3 +192,43 @@ test('errors have one shape, application/json without a charset, Node\'s 431 and
   const metrics = await (await request(`${server.url}/metrics`)).body.text();
   assert.match(metrics, /imgpush_http_requests_total\{route="unmatched",status="431"\} 1/);
 });
+
+test('an idle connection is kept 65 s, above common load balancers\' 60 s, and says so in Keep-Alive', async () => {
+  const answer = await request(`${server.url}/v2/health/live`);
+  await answer.body.dump();
+  assert.equal(answer.headers['keep-alive'], `timeout=${SERVER_DEFAULTS.keepAliveTimeoutMs / 1000}`);
+  assert.equal(SERVER_DEFAULTS.keepAliveTimeoutMs, 65_000);
+});
+
+test('a body dripping slower than --min-body-rate is cut with a 408 well before --request-timeout, while others are served', { timeout: 20_000 }, async () => {
+  const strict = await serve({
+    model: 'builtin:colors', device: 'cpu', host: '127.0.0.1', port: 0, maxFileSize: 65536, maxFiles: 4, batching, cacheSize: 0,
+    requestTimeoutMs: 60_000, minBodyRate: 1000, bodyRateWindowMs: 300, logLevel: 'silent',
+  }, () => {});
+  await strict.ready;
+  const socket = connect(Number(new URL(strict.url).port), '127.0.0.1');
+  socket.on('error', () => {});
+  let drip: NodeJS.Timeout | undefined;
+  try {
+    const started = performance.now();
+    let answer = '';
+    socket.on('data', (chunk: Buffer) => {
+      answer += chunk.toString('latin1');
+    });
+    const closed = new Promise((resolve) => socket.once('close', resolve));
+    socket.write('POST /v1/predict HTTP/1.1\r\nHost: x\r\nContent-Type: image/png\r\nContent-Length: 10000\r\n\r\n');
+    drip = setInterval(() => socket.write('x'), 50);
+    const red = await sharp({ create: { width: 8, height: 8, channels: 3, background: '#ff0000' } }).png().toBuffer();
+    const other = await request(`${strict.url}/v1/predict`, { method: 'POST', body: red, headers: { 'content-type': 'image/png' } });
+    assert.equal(other.statusCode, 200);
+    await other.body.dump();
+    await closed;
+    assert.ok(performance.now() - started < 10_000, `cut after ${Math.round(performance.now() - started)} ms`);
+    assert.match(answer, /^HTTP\/1\.1 408 /);
+    assert.equal(JSON.parse(answer.slice(answer.indexOf('\r\n\r\n') + 4)).error.code, 'IMGPUSH_REQUEST_TIMEOUT');
+  } finally {
+    clearInterval(drip);
+    socket.destroy();
+    await strict.close();
+  }
+});

@@ -1,4 +1,5 @@
 import assert from 'node:assert/strict';
+import { createHmac } from 'node:crypto';
 import { after, before, test } from 'node:test';
 import sharp from 'sharp';
 import { request } from 'undici';
@@ -14,7 +15,7 @@ const batching = { maxBatch: 8, delayMs: 2, queueLimit: 64, concurrency: 1 };
 
 before(async () => {
   red = await sharp({ create: { width: 8, height: 8, channels: 3, background: { r: 255, g: 0, b: 0 } } }).png().toBuffer();
-  server = await serve({ model: 'builtin:colors', device: 'cpu', host: '127.0.0.1', port: 0, maxFileSize: 64 * 1024, maxFiles: 4, batching, cacheSize: 0, jobTtlMs: 300 }, () => {});
+  server = await serve({ model: 'builtin:colors', device: 'cpu', host: '127.0.0.1', port: 0, maxFileSize: 64 * 1024, maxFiles: 4, batching, cacheSize: 0, jobTtlMs: 300, allowCallbackHosts: ['127.0.0.1'] }, () => {});
   await server.ready;
 });
 after(() => server.close());
@@ -135,5 +136,60 @@ test('jobs still pending at a stop go to the failure log with their place, and r
   } finally {
     await server.close();
     await tree.remove();
+  }
+});
+
+test('callback_url: a loopback host not named in --allow-callback-hosts is refused, and so is the server itself even when named', { timeout: 20_000 }, async () => {
+  const notNamed = await call(`/v1/jobs?callback_url=${encodeURIComponent('http://localhost:9/hook')}`, { method: 'POST', body: red, type: 'image/png' });
+  assert.equal(notNamed.status, 400);
+  assert.equal(notNamed.json.error.code, 'IMGPUSH_CALLBACK_REFUSED');
+  assert.match(notNamed.json.error.message, /not in --allow-callback-hosts/);
+  const itself = await call(`/v1/jobs?callback_url=${encodeURIComponent(`${server.url}/v1/predict`)}`, { method: 'POST', body: red, type: 'image/png' });
+  assert.equal(itself.status, 400);
+  assert.equal(itself.json.error.code, 'IMGPUSH_CALLBACK_REFUSED');
+  assert.match(itself.json.error.message, /this server itself/);
+});
+
+test('with --callback-secret, every callback carries X-Imgpush-Signature: sha256= the HMAC-SHA256 of its body', { timeout: 20_000 }, async () => {
+  const hook = await startServer();
+  const signed = await serve({
+    model: 'builtin:colors', device: 'cpu', host: '127.0.0.1', port: 0, maxFileSize: 64 * 1024, maxFiles: 4, batching, cacheSize: 0,
+    allowCallbackHosts: [new URL(hook.url).host], callbackSecret: 'shh',
+  }, () => {});
+  try {
+    await signed.ready;
+    const answer = await request(`${signed.url}/v1/jobs?callback_url=${encodeURIComponent(`${hook.url}/done`)}`, { method: 'POST', body: red, headers: { 'content-type': 'image/png' } });
+    assert.equal(answer.statusCode, 202);
+    await answer.body.dump();
+    while (hook.received.length === 0) await new Promise((resolve) => setTimeout(resolve, 10));
+    const [delivered] = hook.received;
+    assert.equal(delivered!.headers['x-imgpush-signature'], `sha256=${createHmac('sha256', 'shh').update(delivered!.body).digest('hex')}`);
+  } finally {
+    await signed.close();
+    await hook.close();
+  }
+});
+
+test('a job forgotten to make room under --max-jobs says so, not that its TTL passed', { timeout: 20_000 }, async () => {
+  const small = await serve({ model: 'builtin:colors', device: 'cpu', host: '127.0.0.1', port: 0, maxFileSize: 64 * 1024, maxFiles: 4, batching, cacheSize: 0, maxJobs: 1 }, () => {});
+  try {
+    await small.ready;
+    const submit = async () => {
+      const answer = await request(`${small.url}/v1/jobs`, { method: 'POST', body: red, headers: { 'content-type': 'image/png' } });
+      return (await answer.body.json() as { id: string }).id;
+    };
+    const first = await submit();
+    for (;;) {
+      const job = await (await request(`${small.url}/v1/jobs/${first}`)).body.json() as { status: string };
+      if (job.status === 'done') break;
+    }
+    await submit();
+    const gone = await request(`${small.url}/v1/jobs/${first}`);
+    assert.equal(gone.statusCode, 404);
+    const { error } = await gone.body.json() as { error: { code: string; message: string } };
+    assert.equal(error.code, 'IMGPUSH_NO_SUCH_JOB');
+    assert.match(error.message, /forgotten to make room for newer jobs \(--max-jobs\)/);
+  } finally {
+    await small.close();
   }
 });

@@ -86,7 +86,7 @@ async function gatedJobs(log: (line: string) => void) {
   }, batching);
   const state: AppState = { model, batcher, shuttingDown: false, metrics: new ServerMetrics() };
   const inFlight = new InFlight(log);
-  const app = buildApp({ maxFileSize: 65536, maxFiles: 4, batching, cacheSize: 0 }, state, inFlight);
+  const app = buildApp({ maxFileSize: 65536, maxFiles: 4, batching, cacheSize: 0, allowCallbackHosts: ['127.0.0.1'] }, state, inFlight);
   await app.listen({ host: '127.0.0.1', port: 0 });
   const url = `http://127.0.0.1:${(app.server.address() as { port: number }).port}`;
   const red = await sharp({ create: { width: 8, height: 8, channels: 3, background: '#ff0000' } }).png().toBuffer();

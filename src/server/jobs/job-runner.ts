@@ -15,13 +15,16 @@ interface Running {
 export class JobRunner {
   readonly #store: JobStore;
   readonly #log: (line: string) => void;
+  readonly #secret: string | undefined;
   readonly #running = new Set<Running>();
   /** Aborted when shutdown's grace is over: callback retries stop waiting. */
   readonly #stop = new AbortController();
 
-  constructor(store: JobStore, log: (line: string) => void) {
+  /** `secret` (--callback-secret) signs every callback. */
+  constructor(store: JobStore, log: (line: string) => void, secret: string | undefined) {
     this.#store = store;
     this.#log = log;
+    this.#secret = secret;
   }
 
   get active(): number {
@@ -45,7 +48,7 @@ export class JobRunner {
       this.#store.finish(job, { error: { code: code ?? 'IMGPUSH_SERVER_ERROR', message } });
     }
     if (callback === undefined) return true;
-    return deliverCallback(callback, job, this.#log, this.#stop.signal);
+    return deliverCallback(callback, job, this.#secret, this.#log, this.#stop.signal);
   }
 
   /**
@@ -72,7 +75,7 @@ export class JobRunner {
     if (job.finished === undefined) {
       this.#store.finish(job, { error: { code: 'IMGPUSH_SHUT_DOWN', message: 'the server shut down before this job finished (--shutdown-timeout)' } });
     }
-    const told = callback !== undefined && await deliverOnce(callback, job);
+    const told = callback !== undefined && await deliverOnce(callback, job, this.#secret);
     this.#log(`job ${job.id} lost at shutdown: ${job.status === 'done' ? 'done, but its callback was not delivered' : 'not finished'}`
       + `${callback === undefined ? '' : told ? '; its callback was told it failed' : `; its callback ${callback.host} could not be told`}`);
   }

@@ -26,6 +26,8 @@ interface Entry {
  */
 export class JobStore {
   readonly #entries = new Map<string, Entry>();
+  /** Ids forgotten for room, not for their TTL, the latest `capacity` of them: a GET can say so. */
+  readonly #evicted = new Set<string>();
   readonly #ttlMs: number;
   readonly #capacity: number;
   #sweptAt = 0;
@@ -66,10 +68,17 @@ export class JobStore {
     for (const [id, entry] of this.#entries) if (entry.expiresAt <= now) this.#entries.delete(id);
   }
 
+  /** Whether `id` was forgotten to make room for newer jobs (--max-jobs). */
+  wasEvicted(id: string): boolean {
+    return this.#evicted.has(id);
+  }
+
   #forgetOldestFinished(): boolean {
     for (const [id, entry] of this.#entries) {
       if (Number.isFinite(entry.expiresAt)) {
         this.#entries.delete(id);
+        this.#evicted.add(id);
+        if (this.#evicted.size > this.#capacity) this.#evicted.delete(this.#evicted.values().next().value as string);
         return true;
       }
     }

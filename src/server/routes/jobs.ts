@@ -23,7 +23,7 @@ export const jobRoutes: FastifyPluginAsync<JobRoutesOptions> = async (app, { sta
     assertReady(state);
     const k = topK(request.query);
     const { uploads, fields } = await readRequest(request, uploadLimits);
-    const callback = callbackUrl(fields.callback_url, allowCallbackHosts);
+    const callback = callbackUrl(fields.callback_url, allowCallbackHosts, { address: request.socket.localAddress, port: request.socket.localPort });
     const job = jobs.create();
     const { model } = state;
     // The client has its answer (202) while the job runs.
@@ -35,6 +35,7 @@ export const jobRoutes: FastifyPluginAsync<JobRoutesOptions> = async (app, { sta
   app.get('/v1/jobs/:id', async (request) => {
     const { id } = request.params as { id: string };
     const job = jobs.get(id);
+    if (job === undefined && jobs.wasEvicted(id)) throw new ServerError('IMGPUSH_NO_SUCH_JOB', `job ${id} is gone: it was forgotten to make room for newer jobs (--max-jobs)`);
     if (job === undefined) throw new ServerError('IMGPUSH_NO_SUCH_JOB', `job ${id} does not exist: it never did, or its result was kept for --job-ttl and is gone`);
     return job;
   });
