@@ -49,7 +49,7 @@ export async function serve(options: ServeOptions, log: (message: string) => voi
       metrics.batchSize.observe(size);
       metrics.inferenceSeconds.observe(ms / 1000);
     });
-    log(`ready: ${model.name} on ${model.device} at ${url}`);
+    log(`ready: ${model.name} on ${model.device} at ${url} — push images to ${url}/v1/predict`);
   })();
   ready.catch(() => app.close());
   return {
