@@ -5,7 +5,7 @@ import type { ParseReply, ParseRequest } from './infer-parse-worker.js';
 import { parseInferRequest, type InferCall, type InferLimits } from './inference-protocol.js';
 
 /** JSON parts up to this are parsed in place (well under a millisecond's work); larger ones on the parse thread. */
-export const PARSE_IN_PLACE_BYTES = 256 * 1024;
+const PARSE_IN_PLACE_BYTES = 256 * 1024;
 /** An idle parse thread is stopped after this: its heap, grown by tens of megabytes of JSON, goes with it. */
 const IDLE_MS = 1000;
 

@@ -15,7 +15,7 @@ import { ServerError } from './errors.js';
  */
 
 /** The one input: BYTES, one encoded image (JPEG, PNG…) per element. */
-export const INPUT_NAME = 'image';
+const INPUT_NAME = 'image';
 /** Models here have one version; a path may name it. */
 export const MODEL_VERSION = '1';
 const OUTPUT_NAMES = ['label', 'score'] as const;

@@ -7,7 +7,7 @@ import { UsageError } from '../../shared/errors.js';
 import { colorsModel, syntheticModel, type BuiltinModel } from '../../models/builtin.js';
 import type { ImageSpec } from './preprocess.js';
 
-export type Device = 'cpu' | 'cuda' | 'auto';
+type Device = 'cpu' | 'cuda' | 'auto';
 
 export interface ModelOptions {
   /** `builtin:colors`, `builtin:synthetic`, or a path to an .onnx file. */

@@ -8,7 +8,7 @@ import type { Job } from './job-store.js';
 const LOOPBACK = /^(localhost|127(\.\d{1,3}){3}|\[::1\]|0\.0\.0\.0|\[::\])$/i;
 
 /** The header that carries a callback's signature: `sha256=` and the hex HMAC-SHA256 of the body with --callback-secret. */
-export const SIGNATURE_HEADER = 'x-imgpush-signature';
+const SIGNATURE_HEADER = 'x-imgpush-signature';
 
 /** Where the server itself listens, as a request saw it: a callback may never name it. */
 export interface SelfAddress {
@@ -51,7 +51,7 @@ export function callbackUrl(text: string | undefined, allowed: readonly string[]
 class CallbackRefused extends Error {}
 
 /** A finished job as its callback gets it: the JSON body and its headers, signed when there is a secret. */
-export function callbackRequest(job: Job, secret: string | undefined): { body: string; headers: Record<string, string> } {
+function callbackRequest(job: Job, secret: string | undefined): { body: string; headers: Record<string, string> } {
   const body = JSON.stringify(job);
   const headers: Record<string, string> = { 'content-type': 'application/json' };
   if (secret !== undefined) headers[SIGNATURE_HEADER] = `sha256=${createHmac('sha256', secret).update(body).digest('hex')}`;

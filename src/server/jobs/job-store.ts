@@ -1,7 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import { ServerError } from '../errors.js';
 
-export type JobStatus = 'queued' | 'running' | 'done' | 'failed';
+type JobStatus = 'queued' | 'running' | 'done' | 'failed';
 
 /** One asynchronous prediction, as GET /v1/jobs/{id} shows it. */
 export interface Job {
