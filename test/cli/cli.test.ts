@@ -166,8 +166,8 @@ test('--quiet prints only errors', async () => {
 });
 
 for (const [signal, code] of [['SIGINT', 130], ['SIGTERM', 143]] as const) {
-  test(`${signal} stops a run of 300 files with exit ${code}, every file in a log, and imgpush retry completes it`, async () => {
-    const many = await makeTree(Object.fromEntries(Array.from({ length: 300 }, (_, i) => [`d${i % 5}/f${i}.jpg`, 32])));
+  test(`${signal} stops a run of 150 files with exit ${code}, every file in a log, and imgpush retry completes it`, async () => {
+    const many = await makeTree(Object.fromEntries(Array.from({ length: 150 }, (_, i) => [`d${i % 5}/f${i}.jpg`, 32])));
     const server = await startServer(() => ({ status: 200, delayMs: 10 }));
     const work = await makeTree({});
     try {
@@ -177,15 +177,15 @@ for (const [signal, code] of [['SIGINT', 130], ['SIGTERM', 143]] as const) {
       const stopped = await run.done;
       assert.equal(stopped.code, code, stopped.stderr);
       assert.match(stopped.stderr, /stopping/);
-      assert.match(stopped.stdout, /300 files: \d+ uploaded, \d+ failed, 0 skipped \(stopped early: the run was stopped\)/);
+      assert.match(stopped.stdout, /150 files: \d+ uploaded, \d+ failed, 0 skipped \(stopped early: the run was stopped\)/);
       const results = await readJsonl<{ ok: boolean; rel: string }>(join(work.root, 'results.jsonl'));
       const [, ...failures] = await readJsonl<FailureRecord>(join(work.root, 'imgpush-failures.jsonl'));
-      assert.equal(results.length, 300, 'every file of the tree has its line');
-      assert.equal(results.filter((r) => r.ok).length + failures.length, 300, 'each file uploaded or in the failure log');
+      assert.equal(results.length, 150, 'every file of the tree has its line');
+      assert.equal(results.filter((r) => r.ok).length + failures.length, 150, 'each file uploaded or in the failure log');
 
       const finished = await runCli(['retry', 'imgpush-failures.jsonl'], { cwd: work.root });
       assert.equal(finished.code, 0, finished.stderr);
-      assert.equal(new Set(server.received.map(fileName)).size, 300, 'every file is now on the server');
+      assert.equal(new Set(server.received.map(fileName)).size, 150, 'every file is now on the server');
     } finally {
       await server.close();
       await many.remove();
