@@ -12,6 +12,7 @@ export const SERVER_CODES = {
   IMGPUSH_BAD_CALLBACK: { status: 400, meaning: 'a job\'s callback_url is not an http(s) URL' },
   IMGPUSH_CALLBACK_REFUSED: { status: 400, meaning: 'a job\'s callback_url names a host the server may not call' },
   IMGPUSH_BAD_V2_BODY: { status: 400, meaning: 'a v2 inference request breaks the Open Inference Protocol; the message says where' },
+  IMGPUSH_DIGEST_MISMATCH: { status: 400, meaning: 'the body does not hash to the sha-256 its Content-Digest names (RFC 9530), or that digest is malformed' },
   IMGPUSH_BAD_HTTP: { status: 400, meaning: 'the request is not valid HTTP/1.1' },
   IMGPUSH_UNAUTHORIZED: { status: 401, meaning: 'a missing or wrong bearer token (--token)' },
   IMGPUSH_NOT_FOUND: { status: 404, meaning: 'no such route' },

@@ -1,4 +1,5 @@
 import type { FastifyRequest } from 'fastify';
+import { assertDigest, claimedSha256, sha256, tapSha256 } from './content-digest.js';
 import { ServerError } from './errors.js';
 import { DEFAULT_TOP_K, type Upload } from './inference/prediction.js';
 
@@ -18,11 +19,15 @@ export interface UploadLimits {
 
 /** The images of a request: every file part of a multipart body (any field name), or a raw image body. Form fields go to `fields`. */
 export async function* uploadsOf(request: FastifyRequest, { maxBodySize }: UploadLimits, fields: Record<string, string> = {}): AsyncGenerator<Upload> {
+  const claimed = claimedSha256(request.headers['content-digest']);
   if (!request.isMultipart()) {
     if (!Buffer.isBuffer(request.body)) throw new ServerError('IMGPUSH_NO_IMAGE', 'send the image as multipart/form-data or as a raw body with an image content type');
+    if (claimed !== undefined) assertDigest(claimed, sha256(request.body));
     yield { name: String(request.headers['x-filename'] ?? 'image'), bytes: request.body };
     return;
   }
+  // Only when the client sent a digest: hashing every body would cost those that did not.
+  const digestOfBody = claimed === undefined ? undefined : tapSha256(request.raw);
   try {
     // Each part is capped by the multipart limits; all of them together by --max-body-size, whatever Content-Length said (or did not).
     let read = 0;
@@ -36,6 +41,7 @@ export async function* uploadsOf(request: FastifyRequest, { maxBodySize }: Uploa
         fields[part.fieldname] = part.value;
       }
     }
+    if (claimed !== undefined && digestOfBody !== undefined) assertDigest(claimed, digestOfBody());
   } catch (error) {
     // Limits come with their status (413); anything else the parser chokes on is a body that is not valid multipart.
     if (error instanceof ServerError || (error as { statusCode?: unknown }).statusCode !== undefined) throw error;

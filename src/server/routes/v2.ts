@@ -2,6 +2,7 @@ import type { Readable } from 'node:stream';
 import type { FastifyPluginAsync, FastifyRequest } from 'fastify';
 import { HEADER_LENGTH } from '../../shared/inference-protocol.js';
 import { readBody } from '../body.js';
+import { assertDigest, claimedSha256, sha256 } from '../content-digest.js';
 import { errorAnswer, sendV2Error, ServerError } from '../errors.js';
 import type { Model } from '../inference/model.js';
 import { allPredictions, DEFAULT_TOP_K, type Predictor } from '../inference/prediction.js';
@@ -35,7 +36,10 @@ export const v2Routes: FastifyPluginAsync<V2RoutesOptions> = async (v2, { state,
   const tooLarge = new ServerError('IMGPUSH_BODY_TOO_LARGE', `the body is over ${why}`);
   v2.addContentTypeParser('*', async (request: FastifyRequest, payload: Readable) => {
     const length = request.headers['content-length'];
-    return readBody(payload, length === undefined ? undefined : Number(length), bodyLimit);
+    const body = await readBody(payload, length === undefined ? undefined : Number(length), bodyLimit);
+    const claimed = claimedSha256(request.headers['content-digest']);
+    if (claimed !== undefined) assertDigest(claimed, sha256(body));
+    return body;
   });
   const isTooLarge = (error: unknown) => (error as { code?: unknown }).code === 'FST_ERR_CTP_BODY_TOO_LARGE' || (error as { code?: unknown }).code === 'IMGPUSH_BODY_TOO_LARGE';
   v2.setErrorHandler((error, _request, reply) => sendV2Error(reply, errorAnswer(isTooLarge(error) ? tooLarge : error)));
