@@ -127,7 +127,7 @@ export function buildApp(options: AppOptions, state: AppState, inFlight = new In
   void app.register(metricsRoutes, { state, admission });
   void app.register(predictRoutes, { state, predictor, uploadLimits, batching: options.batching });
   void app.register(jobRoutes, { state, predictor, uploadLimits, jobs, runner: inFlight.jobs, allowCallbackHosts: options.allowCallbackHosts ?? [] });
-  void app.register(v2Routes, { prefix: '/v2', state, predictor, limits: { maxFiles: options.maxFiles, maxFileSize: options.maxFileSize, maxBodySize } });
+  void app.register(v2Routes, { prefix: '/v2', state, predictor, limits: { maxFiles: options.maxFiles, maxFileSize: options.maxFileSize, maxBodySize }, batching: options.batching });
 
   app.setNotFoundHandler((request, reply) => sendError(reply, { status: 404, code: 'IMGPUSH_NOT_FOUND', message: `no route ${request.method} ${request.url.slice(0, 200)}` }));
   app.setErrorHandler((error, _request, reply) => sendError(reply, errorAnswer(error)));
