@@ -188,16 +188,18 @@ async function inFlight(): Promise<void> {
 }
 
 async function drip(): Promise<void> {
-  const server = await startServe(['--shutdown-timeout', '10s']);
-  const socket = connect(Number(new URL(server.url).port), '127.0.0.1');
-  socket.on('error', () => {});
-  socket.write('POST /v1/predict HTTP/1.1\r\nHost: x\r\nContent-Type: image/png\r\nContent-Length: 100000\r\n\r\n');
-  const dripping = setInterval(() => socket.write('x'), 1000);
-  await delay(1500);
-  const { code, ms } = await server.stop();
-  clearInterval(dripping);
-  socket.destroy();
-  console.log(`SIGTERM with a client dripping one byte a second (--shutdown-timeout 10s, --drain-delay 2s): exit ${code} after ${ms.toFixed(0)} ms`);
+  for (const args of [['--shutdown-timeout', '10s'], ['--shutdown-timeout', '10s', '--min-body-rate', '0']]) {
+    const server = await startServe(args);
+    const socket = connect(Number(new URL(server.url).port), '127.0.0.1');
+    socket.on('error', () => {});
+    socket.write('POST /v1/predict HTTP/1.1\r\nHost: x\r\nContent-Type: image/png\r\nContent-Length: 100000\r\n\r\n');
+    const dripping = setInterval(() => socket.write('x'), 1000);
+    await delay(1500);
+    const { code, ms } = await server.stop();
+    clearInterval(dripping);
+    socket.destroy();
+    console.log(`SIGTERM 1.5 s after a client began dripping one byte a second (${args.join(' ')}, --drain-delay 2s): exit ${code} after ${ms.toFixed(0)} ms`);
+  }
 }
 
 async function jobs(): Promise<void> {

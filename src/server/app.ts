@@ -75,6 +75,9 @@ function limitsOf(options: AppOptions) {
     maxPixels: options.maxPixels ?? SERVER_DEFAULTS.maxPixels,
     decodeTimeoutMs: options.decodeTimeoutMs ?? SERVER_DEFAULTS.decodeTimeoutMs,
     maxDecodes: options.maxDecodes ?? SERVER_DEFAULTS.maxDecodes,
+    keepAliveTimeoutMs: options.keepAliveTimeoutMs ?? SERVER_DEFAULTS.keepAliveTimeoutMs,
+    maxConnections: options.maxConnections ?? SERVER_DEFAULTS.maxConnections,
+    bodyRate: { minBytesPerSecond: options.minBodyRate ?? SERVER_DEFAULTS.minBodyRate, windowMs: options.bodyRateWindowMs ?? SERVER_DEFAULTS.bodyRateWindowMs },
   };
 }
 
@@ -85,7 +88,8 @@ function limitsOf(options: AppOptions) {
  * the protocol's `{error: message}` is the rule.
  */
 export function buildApp(options: AppOptions, state: AppState, inFlight = new InFlight()): FastifyInstance {
-  const { requestTimeout, headersTimeout, maxBodySize, maxBodyBytesInFlight, maxPixels, decodeTimeoutMs, maxDecodes } = limitsOf(options);
+  const limits = limitsOf(options);
+  const { requestTimeout, headersTimeout, maxBodySize } = limits;
   const { metrics } = state;
   const app = Fastify({
     logger: options.logLevel === undefined || options.logLevel === 'silent' ? false : { level: options.logLevel },
@@ -97,13 +101,13 @@ export function buildApp(options: AppOptions, state: AppState, inFlight = new In
     // Node checks these timeouts only every connectionsCheckingInterval (30 s by default): check often enough to mean them.
     serverFactory: (handler) => {
       const server = createServer({ requestTimeout, headersTimeout, connectionsCheckingInterval: Math.min(1000, headersTimeout) }, handler);
-      server.keepAliveTimeout = options.keepAliveTimeoutMs ?? SERVER_DEFAULTS.keepAliveTimeoutMs;
+      server.keepAliveTimeout = limits.keepAliveTimeoutMs;
       return server;
     },
   });
-  app.server.maxConnections = options.maxConnections ?? SERVER_DEFAULTS.maxConnections;
-  addBodyRate(app, { minBytesPerSecond: options.minBodyRate ?? SERVER_DEFAULTS.minBodyRate, windowMs: options.bodyRateWindowMs ?? SERVER_DEFAULTS.bodyRateWindowMs }, metrics);
-  const admission = new Admission({ maxImages: options.batching.queueLimit, maxBodyBytes: maxBodyBytesInFlight });
+  app.server.maxConnections = limits.maxConnections;
+  addBodyRate(app, limits.bodyRate, metrics);
+  const admission = new Admission({ maxImages: options.batching.queueLimit, maxBodyBytes: limits.maxBodyBytesInFlight });
   inFlight.track(app);
   addBodyAdmission(app, admission, maxBodySize);
   if (options.rateLimit !== undefined) addRateLimit(app, options.rateLimit);
@@ -114,7 +118,7 @@ export function buildApp(options: AppOptions, state: AppState, inFlight = new In
     app.addContentTypeParser(type, { parseAs: 'buffer', bodyLimit: Math.min(options.maxFileSize, maxBodySize) }, (_request, body, done) => done(null, body));
   }
 
-  const decoder = new ImageDecoder({ maxPixels, timeoutMs: decodeTimeoutMs, concurrency: maxDecodes });
+  const decoder = new ImageDecoder({ maxPixels: limits.maxPixels, timeoutMs: limits.decodeTimeoutMs, concurrency: limits.maxDecodes });
   const predictor = new Predictor(state, { cache: new ResultCache(options.cacheSize), decoder, admission });
   const jobs = new JobStore(options.jobTtlMs ?? SERVER_DEFAULTS.jobTtlMs, options.maxJobs ?? SERVER_DEFAULTS.maxJobs);
   inFlight.jobs = new JobRunner(jobs, inFlight.log, options.callbackSecret);
@@ -123,7 +127,7 @@ export function buildApp(options: AppOptions, state: AppState, inFlight = new In
   void app.register(metricsRoutes, { state, admission });
   void app.register(predictRoutes, { state, predictor, uploadLimits, batching: options.batching });
   void app.register(jobRoutes, { state, predictor, uploadLimits, jobs, runner: inFlight.jobs, allowCallbackHosts: options.allowCallbackHosts ?? [] });
-  void app.register(v2Routes, { prefix: '/v2', state, predictor, limits: { maxFiles: options.maxFiles, maxFileSize: options.maxFileSize, maxBodySize } });
+  void app.register(v2Routes, { prefix: '/v2', state, predictor, limits: { maxFiles: options.maxFiles, maxFileSize: options.maxFileSize, maxBodySize }, batching: options.batching });
 
   app.setNotFoundHandler((request, reply) => sendError(reply, { status: 404, code: 'IMGPUSH_NOT_FOUND', message: `no route ${request.method} ${request.url.slice(0, 200)}` }));
   app.setErrorHandler((error, _request, reply) => sendError(reply, errorAnswer(error)));

@@ -59,6 +59,24 @@ export function modelMetadata(name: string): object {
   };
 }
 
+/** The names a v2 path may call a model by: its own (`builtin:colors`, `mine.onnx`) and the short one (`colors`, `mine`). */
+export function modelNames(name: string): readonly string[] {
+  const short = name.startsWith('builtin:') ? name.slice('builtin:'.length) : name.replace(/\.onnx$/i, '');
+  return short === name ? [name] : [name, short];
+}
+
+/** GET /v2/models/{name}/config, in the manner of Triton's model configuration. */
+export function modelConfig(name: string, batching: { readonly maxBatch: number; readonly delayMs: number }): object {
+  return {
+    name,
+    platform: 'onnxruntime_onnx',
+    max_batch_size: batching.maxBatch,
+    input: [{ name: INPUT_NAME, data_type: 'TYPE_STRING', dims: [1] }],
+    output: [{ name: 'label', data_type: 'TYPE_STRING', dims: [-1] }, { name: 'score', data_type: 'TYPE_FP32', dims: [-1] }],
+    dynamic_batching: { max_queue_delay_microseconds: batching.delayMs * 1000 },
+  };
+}
+
 /** imgpush's version, from the package.json above this module (dist/ once installed, build/src/ in tests). */
 function packageVersion(): string {
   for (let dir = dirname(fileURLToPath(import.meta.url)); dirname(dir) !== dir; dir = dirname(dir)) {

@@ -58,8 +58,12 @@ export async function shutDown(app: FastifyInstance, state: AppState, inFlight: 
   const deadline = AbortSignal.timeout(limits.shutdownTimeoutMs);
   await delay(Math.min(limits.drainDelayMs, limits.shutdownTimeoutMs), undefined, { signal: deadline }).catch(() => {});
   const closed = app.close();
-  const [jobsLost] = await Promise.all([inFlight.jobs?.drain(deadline) ?? 0, Promise.race([closed, whenAborted(deadline)])]);
-  const requestsCut = inFlight.requests;
+  const [jobsLost, allClosed] = await Promise.all([
+    inFlight.jobs?.drain(deadline) ?? 0,
+    Promise.race([closed.then(() => true), whenAborted(deadline).then(() => false)]),
+  ]);
+  // Once the server has closed every connection, nothing is left to cut, whatever the count of answers still says.
+  const requestsCut = allClosed ? 0 : inFlight.requests;
   if (requestsCut > 0) {
     inFlight.log(`${requestsCut} request(s) still unanswered at --shutdown-timeout ${limits.shutdownTimeoutMs} ms: their connections are cut`);
     app.server.closeAllConnections();

@@ -171,6 +171,24 @@ test('binary outputs, asked for in the request or per output, come back in the b
   assert.deepEqual(output(parts, 'label').data, output(reference, 'label').data);
 });
 
+test('the model answers to its short name too (colors), and GET /v2/models/{name}/config gives its configuration', async () => {
+  const short = await call(`${server.url}/v2/models/colors`);
+  assert.equal(short.status, 200);
+  assert.equal(json(short).name, 'builtin:colors');
+  assert.deepEqual(topLabels(decoded(await call(`${server.url}/v2/models/colors/infer`, encodeImageRequest([images[2]!])))), ['blue']);
+  for (const path of ['/v2/models/colors/config', '/v2/models/builtin:colors/config', '/v2/models/colors/versions/1/config']) {
+    const config = await call(`${server.url}${path}`);
+    assert.equal(config.status, 200, path);
+    assert.deepEqual(json(config), {
+      name: 'builtin:colors', platform: 'onnxruntime_onnx', max_batch_size: batching.maxBatch,
+      input: [{ name: 'image', data_type: 'TYPE_STRING', dims: [1] }],
+      output: [{ name: 'label', data_type: 'TYPE_STRING', dims: [-1] }, { name: 'score', data_type: 'TYPE_FP32', dims: [-1] }],
+      dynamic_batching: { max_queue_delay_microseconds: batching.delayMs * 1000 },
+    });
+  }
+  assert.equal((await call(`${server.url}/v2/models/resnet50/config`)).status, 404);
+});
+
 test('an unknown model or version is a 404 in the protocol\'s error form', async () => {
   for (const path of ['/v2/models/resnet50', '/v2/models/resnet50/ready', '/v2/models/builtin:colors/versions/2', '/v2/models/nope/infer']) {
     const { body, headers } = encodeImageRequest(images.slice(0, 1));

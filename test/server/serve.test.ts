@@ -133,10 +133,12 @@ test('not ready (503 with Retry-After) until a model is there, and not while shu
 
 test('a full queue answers 429 with Retry-After', async () => {
   const state: AppState = { model: undefined, batcher: undefined, shuttingDown: false, metrics: new ServerMetrics() };
-  const app = buildApp({ maxFileSize: 1024 * 1024, maxFiles: 4, batching, cacheSize: 0 }, state);
+  const tiny = { maxBatch: 1, delayMs: 1, queueLimit: 1, concurrency: 1 };
+  // The queue limit counts images from their arrival (admission), so the app is given it too, not the batcher alone.
+  const app = buildApp({ maxFileSize: 1024 * 1024, maxFiles: 4, batching: tiny, cacheSize: 0 }, state);
   const model = await loadModel({ model: 'builtin:colors', device: 'cpu', log: () => {} });
   state.model = model;
-  state.batcher = new Batcher((inputs) => model.run(inputs), { maxBatch: 1, delayMs: 1, queueLimit: 1, concurrency: 1 });
+  state.batcher = new Batcher((inputs) => model.run(inputs), tiny);
   await app.listen({ host: '127.0.0.1', port: 0 });
   const base = `http://127.0.0.1:${(app.server.address() as { port: number }).port}`;
   try {

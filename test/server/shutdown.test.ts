@@ -57,7 +57,7 @@ test('once a shutdown begins, readiness is 503 with Retry-After and IMGPUSH_NOT_
 test('a client dripping its body holds a shutdown no longer than --shutdown-timeout, and is reported cut', { timeout: 20_000 }, async () => {
   const server = await serve({
     model: 'builtin:colors', device: 'cpu', host: '127.0.0.1', port: 0, maxFileSize: 65536, maxFiles: 4, batching, cacheSize: 0,
-    requestTimeoutMs: 120_000, shutdownTimeoutMs: 1000, logLevel: 'silent',
+    requestTimeoutMs: 120_000, shutdownTimeoutMs: 300, logLevel: 'silent',
   }, () => {});
   await server.ready;
   const socket = drip(server.url, 1000);
@@ -138,7 +138,7 @@ test('jobs that cannot finish within the grace are reported failed to their call
 });
 
 test('imgpush serve exits 1 within --shutdown-timeout of SIGTERM when a client drips its body, saying what it cut', { timeout: 20_000 }, async () => {
-  const cli = startCli(['serve', '--port', '0', '--drain-delay', '0', '--shutdown-timeout', '1s', '--log-level', 'silent']);
+  const cli = startCli(['serve', '--port', '0', '--drain-delay', '0', '--shutdown-timeout', '300ms', '--log-level', 'silent']);
   const [, url] = await cli.waitFor(/ready: builtin:colors on \w+ at (http:\/\/[^/\s]+) — push images to \1\/v1\/predict/);
   const socket = drip(url!, 1000);
   try {

@@ -98,13 +98,13 @@ export class ImageDecoder {
     const started = performance.now();
     let size: { width: number; height: number } | undefined;
     try {
-      // The header alone, read with no pixel limit so that a bomb's size can be said (sharp's limit would refuse with its own text).
-      size = orientedSize(await sharp(bytes, { limitInputPixels: false }).metadata());
+      // sharp's own pixel limit is off: the header's size is checked here, before decoding, so that a bomb's size can be said.
+      const image = sharp(bytes, { failOn: 'warning', limitInputPixels: false, autoOrient: true });
+      size = orientedSize(await image.metadata());
       if (size.width * size.height > maxPixels) {
         throw new ServerError('IMGPUSH_TOO_MANY_PIXELS', `${name} is ${size.width}×${size.height} pixels, over --max-pixels ${maxPixels}: it was not decoded`);
       }
       // Resizing to the model's size lets libjpeg decode at 1/2, 1/4 or 1/8 scale (shrink-on-load).
-      const image = sharp(bytes, { failOn: 'warning', limitInputPixels: maxPixels, autoOrient: true });
       const pixels = await image.timeout({ seconds: Math.ceil(timeoutMs / 1000) }).flatten({ background: BACKGROUND }).toColourspace('srgb')
         .resize(spec.size, spec.size, { fit: 'fill' }).raw().toBuffer();
       return { input: toModelInput(pixels, spec), ...size, decodeMs: performance.now() - started };

@@ -7,19 +7,21 @@ import { errorAnswer, sendV2Error, ServerError } from '../errors.js';
 import type { Model } from '../inference/model.js';
 import { allPredictions, DEFAULT_TOP_K, type Predictor } from '../inference/prediction.js';
 import { InferParser } from '../infer-parser.js';
-import { encodeInferAnswer, inferBodyLimit, MODEL_VERSION, modelMetadata, serverMetadata, type InferLimits } from '../inference-protocol.js';
+import type { BatcherOptions } from '../inference/batcher.js';
+import { encodeInferAnswer, inferBodyLimit, MODEL_VERSION, modelConfig, modelMetadata, modelNames, serverMetadata, type InferLimits } from '../inference-protocol.js';
 import { assertReady, isReady, type AppState } from '../state.js';
 
 export interface V2RoutesOptions {
   readonly state: AppState;
   readonly predictor: Predictor;
   readonly limits: InferLimits;
+  readonly batching: BatcherOptions;
 }
 
-/** The model a v2 path names (and its version, if it names one); 404 for any other. */
+/** The model a v2 path names, by either of its names (and its version, if it names one); 404 for any other. */
 function assertNamed(model: Model, params: unknown): void {
   const { name, version } = params as { name: string; version?: string };
-  if (name !== model.name) throw new ServerError('IMGPUSH_NO_SUCH_MODEL', `no model ${JSON.stringify(name)} here: this server serves ${JSON.stringify(model.name)}`);
+  if (!modelNames(model.name).includes(name)) throw new ServerError('IMGPUSH_NO_SUCH_MODEL', `no model ${JSON.stringify(name)} here: this server serves ${JSON.stringify(model.name)}`);
   if (version !== undefined && version !== MODEL_VERSION) {
     throw new ServerError('IMGPUSH_NO_SUCH_VERSION', `model ${model.name} has no version ${JSON.stringify(version)}: its one version is ${MODEL_VERSION}`);
   }
@@ -29,7 +31,7 @@ function assertNamed(model: Model, params: unknown): void {
  * The Open Inference Protocol (KServe v2 / Triton) under /v2, in a context
  * of its own: its own error body, and every body read as bytes.
  */
-export const v2Routes: FastifyPluginAsync<V2RoutesOptions> = async (v2, { state, predictor, limits }) => {
+export const v2Routes: FastifyPluginAsync<V2RoutesOptions> = async (v2, { state, predictor, limits, batching }) => {
   // A binary-extension body is JSON followed by tensor data, under whatever Content-Type a client picks: no parser of a type would take it.
   v2.removeAllContentTypeParsers();
   const { bytes: bodyLimit, why } = inferBodyLimit(limits);
@@ -54,6 +56,11 @@ export const v2Routes: FastifyPluginAsync<V2RoutesOptions> = async (v2, { state,
       assertReady(state);
       assertNamed(state.model, request.params);
       return modelMetadata(state.model.name);
+    });
+    v2.get(`${path}/config`, async (request) => {
+      assertReady(state);
+      assertNamed(state.model, request.params);
+      return modelConfig(state.model.name, batching);
     });
     v2.get(`${path}/ready`, async (request, reply) => {
       const { name } = request.params as { name: string };
