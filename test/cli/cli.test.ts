@@ -1,5 +1,4 @@
 import assert from 'node:assert/strict';
-import { Writable } from 'node:stream';
 import { existsSync } from 'node:fs';
 import { readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
@@ -7,7 +6,6 @@ import { after, before, test } from 'node:test';
 import type { FailureRecord } from '../../src/client/logs/failure-log.js';
 import { makeTree, readJsonl, type Tree } from '../helpers/files.js';
 import { runCli, startCli } from '../helpers/cli.js';
-import { createProgressView } from '../../src/cli/progress.js';
 import { startServer, type Received } from '../helpers/server.js';
 
 let tree: Tree;
@@ -115,23 +113,6 @@ test('--json prints one JSON object with the documented keys', async () => {
   } finally {
     await server.close();
   }
-});
-
-test('without a terminal, progress is a plain line on its interval with no escape codes', async () => {
-  const written: string[] = [];
-  const stream = new Writable({
-    write(chunk: Buffer, _encoding, callback) {
-      written.push(chunk.toString());
-      callback();
-    },
-  }) as unknown as NodeJS.WriteStream;
-  const view = await createProgressView('lines', stream, 10);
-  const progress = { discovered: 12, bytesDiscovered: 96, discoveryDone: true, expected: 0, expectedKnown: false, ok: 3, failed: 0, skipped: 0, bytesSent: 24, inFlight: 1, retries: 0, throttled: 0, serverDown: false, concurrency: 1, otherShards: 0 };
-  view.watch(progress);
-  while (written.length === 0) await new Promise((resolve) => setTimeout(resolve, 5));
-  view.stop();
-  assert.match(written[0] as string, /^imgpush: 3\/12 files \(3 ok, 0 failed, 0 skipped\), [\d.]+ files\/s, [\d.]+ MB\/s, 1\/1 in flight\n$/);
-  assert.doesNotMatch(written.join(''), /\x1b/);
 });
 
 test('a failed gate exits 1 with the reason in the summary and in --json', async () => {

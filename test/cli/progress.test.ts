@@ -87,3 +87,14 @@ test('files/s and MB/s are a moving average of uploads over the last seconds: a 
   assert.equal(stalled.filesPerSecond, 0);
   assert.equal(stalled.etaSeconds, Number.POSITIVE_INFINITY);
 });
+
+test('without a terminal, progress is a plain line on its interval with no escape codes', async () => {
+  const { stream, text } = terminal(80);
+  Object.assign(stream, { isTTY: false });
+  const view = await createProgressView('lines', stream, 10);
+  view.watch(progressOf({ discovered: 12, bytesDiscovered: 96, discoveryDone: true, ok: 3, bytesSent: 24, inFlight: 1, concurrency: 1 }));
+  while (text() === '') await new Promise((resolve) => setTimeout(resolve, 5));
+  view.stop();
+  assert.match(text(), /^imgpush: 3\/12 files \(3 ok, 0 failed, 0 skipped\), [\d.]+ files\/s, [\d.]+ MB\/s, 1\/1 in flight/);
+  assert.doesNotMatch(text(), /\x1b/);
+});
