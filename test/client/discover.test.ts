@@ -4,7 +4,8 @@ import { after, before, test } from 'node:test';
 import { promisify } from 'node:util';
 import { execFile } from 'node:child_process';
 import { UsageError } from '../../src/shared/errors.js';
-import { assertInputsExist, Discovery, type Discovered, type DiscoveryOptions } from '../../src/client/discovery/discover.js';
+import { Discovery, type Discovered, type DiscoveryOptions } from '../../src/client/discovery/discover.js';
+import { assertInputsExist } from '../../src/client/discovery/inputs.js';
 import { IMAGE_EXTENSIONS } from '../../src/shared/media-types.js';
 import { makeTree, type Tree } from '../helpers/files.js';
 

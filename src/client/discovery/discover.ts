@@ -1,9 +1,10 @@
 import type { Dir, Dirent, Stats } from 'node:fs';
-import { realpath, stat } from 'node:fs/promises';
+import { realpath } from 'node:fs/promises';
 import { FileAccess } from './file-access.js';
 import { basename, relative, resolve, sep } from 'node:path';
 import picomatch from 'picomatch';
-import { ImgpushError, UsageError } from '../../shared/errors.js';
+import { isGlob, isNodeError } from './inputs.js';
+import { ImgpushError } from '../../shared/errors.js';
 import { extensionOf } from '../../shared/media-types.js';
 import { toFileReadError } from '../errors.js';
 
@@ -93,16 +94,6 @@ function addNew<T>(set: Set<T>, value: T): boolean {
   return true;
 }
 
-/** fast-glob (with micromatch under it) loads only when an input is not a path that exists. */
-async function isGlob(input: string): Promise<boolean> {
-  const { default: fg } = await import('fast-glob');
-  return fg.isDynamicPattern(input);
-}
-
-function isNodeError(error: unknown, code: string): boolean {
-  return (error as { code?: unknown } | null)?.code === code;
-}
-
 /** Path of a listed file relative to the working directory; absolute paths outside it keep their whole path. */
 function listedRel(abs: string): string {
   const rel = relative(process.cwd(), abs);
@@ -138,33 +129,6 @@ interface Walk {
   readonly pattern: string | undefined;
   readonly stack: Folder[];
   current: Folder | undefined;
-}
-
-/**
- * Checks, before a run starts, that every path on the command line exists or
- * is a glob pattern: a typo is a usage error, not an empty run.
- */
-export async function assertInputsExist(inputs: readonly string[]): Promise<void> {
-  for (const input of inputs) {
-    try {
-      await stat(input);
-    } catch (error) {
-      if (await isGlob(input)) continue;
-      const cause = isNodeError(error, 'ENOENT') ? 'does not exist' : toFileReadError(error).message;
-      throw new UsageError('IMGPUSH_INPUT_NOT_FOUND', `input ${JSON.stringify(input)} ${cause}`);
-    }
-  }
-}
-
-/** The inputs held nothing to send: a usage error naming where imgpush looked and for what. */
-export function nothingFound({ inputs, extensions }: { inputs: readonly string[]; extensions: ReadonlySet<string> | null }): UsageError {
-  // A glob matches names whatever --ext says: its message is about the glob.
-  if (inputs.length > 0 && inputs.every((input) => picomatch.scan(input).isGlob)) {
-    return new UsageError('IMGPUSH_NOTHING_FOUND', `nothing to upload: no file matches ${inputs.join(', ')}`);
-  }
-  const where = inputs.length === 0 ? 'the list' : inputs.join(', ');
-  const kinds = extensions === null ? 'files' : `files with extensions ${[...extensions].join(', ')}`;
-  return new UsageError('IMGPUSH_NOTHING_FOUND', `nothing to upload: no ${kinds} found in ${where} (--ext changes the extensions, --hidden includes dot files)`);
 }
 
 /**

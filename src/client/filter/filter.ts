@@ -2,7 +2,8 @@ import type { Discovered, DiscoveredFile } from '../discovery/discover.js';
 import { DONE_BEFORE, type DoneFiles } from './done-files.js';
 import { skippedResult, unsentResult, type FileResult } from '../results.js';
 import { inShard, type Shard } from './shard.js';
-import type { TargetSet } from './target-set.js';
+import { TargetSet } from './target-set.js';
+import type { UrlTemplate } from '../transport/url-template.js';
 import { ImgpushError } from '../../shared/errors.js';
 
 /**
@@ -19,8 +20,8 @@ export interface FilterSettings {
   /** Files uploaded by earlier runs (--skip-done). */
   readonly done: DoneFiles;
   readonly dryRun: boolean;
-  /** With a per-file --url: the URL each file takes, so that no two take one. */
-  readonly targets: TargetSet | undefined;
+  /** The first --url: when it is per-file, the URL each file takes is kept, so that no two take one. */
+  readonly url: UrlTemplate | undefined;
 }
 
 /**
@@ -32,9 +33,11 @@ export interface FilterSettings {
  */
 export class Filter {
   readonly #settings: FilterSettings;
+  readonly #targets: TargetSet | undefined;
 
   constructor(settings: FilterSettings) {
     this.#settings = settings;
+    this.#targets = settings.url?.perFile === true ? new TargetSet(settings.url) : undefined;
   }
 
   judge(item: Discovered): Verdict {
@@ -45,7 +48,7 @@ export class Filter {
     if (done.has(item.path, item.size, item.mtimeMs)) {
       return { kind: 'ended', result: skippedResult(item, DONE_BEFORE, 'uploaded by an earlier run, unchanged since (--skip-done)') };
     }
-    const first = this.#settings.targets?.claim(item.rel, item.path);
+    const first = this.#targets?.claim(item.rel, item.path);
     if (first !== undefined) {
       const error = new ImgpushError('IMGPUSH_SAME_TARGET', `same target URL as ${first}: sending it would overwrite that file on the server (make --url tell them apart, e.g. with {path})`);
       return { kind: 'ended', result: unsentResult(item, error, null) };

@@ -4,6 +4,7 @@ import { resolve } from 'node:path';
 import { DONE_BEFORE } from '../filter/done-files.js';
 import { FailureLog } from './failure-log.js';
 import { FailureReasons } from './failure-reasons.js';
+import type { SummaryParts } from './summary.js';
 import { JsonlWriter, STDOUT } from './jsonl-writer.js';
 import type { LogPlan } from './log-paths.js';
 import { Unlogged } from './unlogged.js';
@@ -34,7 +35,7 @@ export class Recorder {
   /** The results log (-o); undefined without one, and with --dry-run. */
   readonly #results: JsonlWriter | undefined;
   /** Failures by reason, for the summary. */
-  readonly reasons = new FailureReasons();
+  readonly #reasons = new FailureReasons();
   /** What a log could not take. */
   readonly #unlogged = new Unlogged();
   /** The results log already says which files were done before: no line again for each. */
@@ -64,9 +65,9 @@ export class Recorder {
     return this.#results !== undefined;
   }
 
-  /** The logs written, for the summary: the failure log only when something failed. */
-  get files(): { readonly failuresFile: string | null; readonly resultsFile: string | null; readonly unloggedFile: string | null } {
-    return { failuresFile: this.#failures.count > 0 ? this.#failures.path : null, resultsFile: this.#results?.path ?? null, unloggedFile: this.#unlogged.path };
+  /** What the summary says of the logs (the failure log only when something failed) and of the failures, by reason. */
+  get recorded(): Pick<SummaryParts, 'failuresFile' | 'resultsFile' | 'unloggedFile' | 'failureReasons'> {
+    return { failuresFile: this.#failures.count > 0 ? this.#failures.path : null, resultsFile: this.#results?.path ?? null, unloggedFile: this.#unlogged.path, failureReasons: this.#reasons.list() };
   }
 
   close(): void {
@@ -87,7 +88,7 @@ export class Recorder {
       progress.skipped++;
     } else {
       progress.failed++;
-      this.reasons.add(result);
+      this.#reasons.add(result);
       if (maxFailures !== undefined && progress.failed >= maxFailures) stop(`the run stopped after ${maxFailures} files failed (--max-failures)`);
       if (!dryRun) failures.add({
         path: result.path,

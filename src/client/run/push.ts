@@ -1,10 +1,10 @@
 import type { ImgpushError } from '../../shared/errors.js';
-import { assertInputsExist, Discovery, nothingFound, pullUnlessAborted, type Discovered } from '../discovery/discover.js';
+import { Discovery, pullUnlessAborted, type Discovered } from '../discovery/discover.js';
+import { assertInputsExist, nothingFound } from '../discovery/inputs.js';
 import { countAhead } from '../discovery/count-ahead.js';
 import { DoneFiles } from '../filter/done-files.js';
 import { FileAccess } from '../discovery/file-access.js';
 import { Filter } from '../filter/filter.js';
-import { TargetSet } from '../filter/target-set.js';
 import { LatencyHistogram } from '../pacing/latency.js';
 import { planLogs, type LogPlan } from '../logs/log-paths.js';
 import { resolveOptions } from '../options/resolve.js';
@@ -118,12 +118,9 @@ class PushRun {
       this.#pacer.gate.close(control.interrupted());
       this.#wake?.();
     });
-    const template = options.urls[0];
-    const targets = template?.perFile === true ? new TargetSet(template) : undefined;
-    this.#filter = new Filter({ shard: options.shard, done, dryRun: options.dryRun, targets });
+    this.#filter = new Filter({ shard: options.shard, done, dryRun: options.dryRun, url: options.urls[0] });
     const bodies = new FileBodyReader(this.#files, format, options.streamThresholdBytes, reencoder, options.checksum);
-    const finish = (result: FileResult): void => this.#finish(result);
-    this.#uploader = new Uploader({ bodies, transport: this.#transport, pacer: this.#pacer, control, progress: this.#progress, async: options.async }, finish);
+    this.#uploader = new Uploader({ bodies, transport: this.#transport, pacer: this.#pacer, control, progress: this.#progress, async: options.async }, (result) => this.#finish(result));
     this.#packer = new Packer(options, {
       one: (file) => this.#pacer.schedule(this.#uploader.one, file),
       group: (files) => this.#pacer.schedule(this.#uploader.group, files),
@@ -161,8 +158,7 @@ class PushRun {
       latencyMs: this.#latency.summary(),
       dryRun,
       sample: this.#sample,
-      ...this.#recorder.files,
-      failureReasons: this.#recorder.reasons.list(),
+      ...this.#recorder.recorded,
       stopReason: control.stopping ? control.reason : undefined,
       logError: this.#logError?.message,
       gates: { maxFailureRate, failIfP95Ms },
