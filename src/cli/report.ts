@@ -1,5 +1,6 @@
 import { relative } from 'node:path';
 import type { FileResult, Progress, PushSummary } from '../client/index.js';
+import { reasonOf } from '../client/logs/failure-reasons.js';
 
 function formatBytes(bytes: number): string {
   const units = ['B', 'KB', 'MB', 'GB', 'TB'];
@@ -63,7 +64,7 @@ export class ResultLines {
 
   /** The line to print for `result`, or undefined when the summary will count it. */
   lineFor(result: FileResult): string | undefined {
-    const reason = result.skipped?.reason ?? result.error?.message ?? '';
+    const { message: reason } = reasonOf(result);
     if (this.#seen.has(reason)) return undefined;
     if (this.#seen.size < this.#max) {
       this.#seen.add(reason);

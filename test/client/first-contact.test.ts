@@ -111,6 +111,14 @@ test('the summary groups failures by reason, most files first', async () => {
   });
 });
 
+test('failures whose messages name their own file still group as one reason, the name shown as <file>', async () => {
+  const undecodable = (req: { body: Buffer }): string => `${/filename="([^"]+)"/.exec(req.body.toString('latin1'))?.[1] ?? '?'} does not decode`;
+  await withServer(await startServer((req, _res, index) => (index === 0 ? { status: 200 } : { status: 422, body: { detail: undecodable(req) } })), async (server) => {
+    const summary = await push({ inputs: [tree.root], url: server.url, concurrency: 1, ...logs() });
+    assert.deepEqual(summary.failureReasons, [{ code: 'IMGPUSH_HTTP_STATUS', message: 'server answered 422 Unprocessable Entity: <file> does not decode', count: FILES - 1 }]);
+  });
+});
+
 test('a server that fails some files and accepts others is not stopped', async () => {
   await withServer(await startServer((_req, _res, index) => ({ status: index % 3 === 0 ? 200 : 404 })), async (server) => {
     const summary = await push({ inputs: [tree.root], url: server.url, concurrency: 1, ...logs() });
