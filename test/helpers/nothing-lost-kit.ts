@@ -9,7 +9,7 @@ import { dirname, join, resolve } from 'node:path';
 import { push, UsageError, type PushHooks, type PushOptions, type PushSummary } from '../../src/client/index.js';
 import { BIN } from './cli.js';
 import { bytesFor } from './files.js';
-import { parseMultipart, startServer, type Answer, type Received, type TestServer } from './server.js';
+import { parseMultipart, startServer, type Answer, type Received, type Responder, type TestServer } from './server.js';
 
 /** A temp folder that an unprivileged user can walk (mkdtemp makes it 0700). */
 export interface Work {
@@ -35,6 +35,17 @@ export async function makeWork(): Promise<Work> {
     },
     remove: () => rm(root, { recursive: true, force: true }),
   };
+}
+
+/** A work folder and a server, both removed when test `t` ends. */
+export async function workWithServer(t: { after: (fn: () => Promise<void>) => void }, respond?: Responder): Promise<{ work: Work; server: TestServer }> {
+  const work = await makeWork();
+  const server = await startServer(respond);
+  t.after(async () => {
+    await server.close();
+    await work.remove();
+  });
+  return { work, server };
 }
 
 /** A request the server has read whole and not yet answered. */

@@ -4,7 +4,7 @@ import { spawnSync } from 'node:child_process';
 import { chmod, link, symlink, writeFile } from 'node:fs/promises';
 import { describe, test } from 'node:test';
 import { startServer } from '../helpers/server.js';
-import { canRunAsNobody, failuresIn, isUsageError, makeWork, mkfifo, pushIn, readLog, run } from '../helpers/nothing-lost-kit.js';
+import { canRunAsNobody, failuresIn, isUsageError, makeWork, mkfifo, pushIn, readLog, run, workWithServer } from '../helpers/nothing-lost-kit.js';
 
 const nobody = canRunAsNobody();
 
@@ -96,12 +96,7 @@ describe('issue 14, cases 1–4: files found, then in no record', { concurrency:
   });
 
   test('a named pipe inside a folder is a failure with its reason, not silence', async (t) => {
-    const work = await makeWork();
-    const server = await startServer();
-    t.after(async () => {
-      await server.close();
-      await work.remove();
-    });
+    const { work, server } = await workWithServer(t);
     await work.file('in/a.jpg', 100);
     if (!mkfifo(work.path('in/pipe.jpg'))) return t.skip('mkfifo is not available');
 
@@ -116,12 +111,7 @@ describe('issue 14, cases 1–4: files found, then in no record', { concurrency:
   });
 
   test('a file whose name is not valid UTF-8 is sent, or fails with its true reason, never "file not found"', async (t) => {
-    const work = await makeWork();
-    const server = await startServer();
-    t.after(async () => {
-      await server.close();
-      await work.remove();
-    });
+    const { work, server } = await workWithServer(t);
     await work.file('in/a.jpg', 100);
     const contents = Buffer.from('not-utf8 image bytes');
     await writeFile(Buffer.concat([Buffer.from(`${work.path('in')}/bad-`), Buffer.from([0xff, 0xfe]), Buffer.from('.jpg')]), contents);
@@ -136,12 +126,7 @@ describe('issue 14, cases 1–4: files found, then in no record', { concurrency:
   });
 
   test('{path}: two inputs with the same relative path never both end "uploaded" to one URL', async (t) => {
-    const work = await makeWork();
-    const server = await startServer();
-    t.after(async () => {
-      await server.close();
-      await work.remove();
-    });
+    const { work, server } = await workWithServer(t);
     await work.file('d1/x.jpg', 100);
     await work.file('d2/x.jpg', 120);
 
@@ -153,12 +138,7 @@ describe('issue 14, cases 1–4: files found, then in no record', { concurrency:
   });
 
   test('a file reached under several names (a hard link, a symlink) is sent once, and each other name is logged skipped "same file as …"', async (t) => {
-    const work = await makeWork();
-    const server = await startServer();
-    t.after(async () => {
-      await server.close();
-      await work.remove();
-    });
+    const { work, server } = await workWithServer(t);
     const a = await work.file('in/a.jpg', 100);
     await link(a, work.path('in/b.jpg'));
     await symlink(a, work.path('in/c.jpg'));

@@ -5,7 +5,7 @@ import { link, mkdir, readFile, symlink, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { describe, test } from 'node:test';
 import { startServer } from '../helpers/server.js';
-import { failuresIn, filesNamedIn, isUsageError, makeWork, mountTmpfs, namesReceived, pushIn, readLog, run, start, startHoldingServer, textOf } from '../helpers/nothing-lost-kit.js';
+import { failuresIn, filesNamedIn, isUsageError, makeWork, mountTmpfs, namesReceived, pushIn, readLog, run, start, startHoldingServer, textOf, workWithServer } from '../helpers/nothing-lost-kit.js';
 
 /** Exit code of a run whose log could not be written (assumed: 4, to be documented in README). */
 const EXIT_LOG_FAILED = 4;
@@ -17,12 +17,7 @@ const refuseAll = () => ({ status: 400, body: { error: 'no' } });
 // Each test has its own folder and servers: they run side by side.
 describe('issue 14, cases 5–9: the logs', { concurrency: true }, () => {
   test('a second run in the same folder never destroys the failure log of the first (day1, day2: both lists kept)', async (t) => {
-    const work = await makeWork();
-    const server = await startServer(refuseAll);
-    t.after(async () => {
-      await server.close();
-      await work.remove();
-    });
+    const { work, server } = await workWithServer(t, refuseAll);
     await work.file('day1/a.jpg', 100);
     await work.file('day1/b.jpg', 100);
     await work.file('day2/c.jpg', 100);
@@ -58,12 +53,7 @@ describe('issue 14, cases 5–9: the logs', { concurrency: true }, () => {
   });
 
   test('-o or --failures naming a folder is a usage error before anything is sent', async (t) => {
-    const work = await makeWork();
-    const server = await startServer(refuseAll);
-    t.after(async () => {
-      await server.close();
-      await work.remove();
-    });
+    const { work, server } = await workWithServer(t, refuseAll);
     await work.file('in/a.jpg', 100);
     await work.file('in/b.jpg', 100);
     await mkdir(work.path('a-folder'));
@@ -116,12 +106,7 @@ describe('issue 14, cases 5–9: the logs', { concurrency: true }, () => {
   });
 
   test('--failures that is a symlink or a hard link to the -o file is a usage error before anything is sent', async (t) => {
-    const work = await makeWork();
-    const server = await startServer((req) => (req.size > 1000 ? refuseAll() : { status: 200 }));
-    t.after(async () => {
-      await server.close();
-      await work.remove();
-    });
+    const { work, server } = await workWithServer(t, (req) => (req.size > 1000 ? refuseAll() : { status: 200 }));
     await work.file('in/a.jpg', 100);
     await work.file('in/b.jpg', 2000);
     await writeFile(work.path('out.jsonl'), '');
@@ -137,12 +122,7 @@ describe('issue 14, cases 5–9: the logs', { concurrency: true }, () => {
   });
 
   test('-o naming one of the input images is a usage error, and the image is left as it was', async (t) => {
-    const work = await makeWork();
-    const server = await startServer();
-    t.after(async () => {
-      await server.close();
-      await work.remove();
-    });
+    const { work, server } = await workWithServer(t);
     await work.file('in/a.jpg', 100);
     await work.file('in/b.jpg', 100);
     const before = await readFile(work.path('in/b.jpg'));
@@ -155,12 +135,7 @@ describe('issue 14, cases 5–9: the logs', { concurrency: true }, () => {
   });
 
   test('-o /dev/null, or --failures /dev/null: the run ends with its summary and no fsync error', async (t) => {
-    const work = await makeWork();
-    const server = await startServer((req) => (req.size > 1000 ? refuseAll() : { status: 200 }));
-    t.after(async () => {
-      await server.close();
-      await work.remove();
-    });
+    const { work, server } = await workWithServer(t, (req) => (req.size > 1000 ? refuseAll() : { status: 200 }));
     await work.file('in/a.jpg', 100);
     await work.file('in/b.jpg', 2000);
 
@@ -174,12 +149,7 @@ describe('issue 14, cases 5–9: the logs', { concurrency: true }, () => {
   });
 
   test('-o /dev/stdout into a pipe writes the results there and exits 0', async (t) => {
-    const work = await makeWork();
-    const server = await startServer();
-    t.after(async () => {
-      await server.close();
-      await work.remove();
-    });
+    const { work, server } = await workWithServer(t);
     await work.file('in/a.jpg', 100);
 
     const result = await run([work.path('in'), '--url', server.url, '-o', '/dev/stdout', '--quiet'], { cwd: work.root, stdoutThroughPipe: true });
@@ -190,12 +160,7 @@ describe('issue 14, cases 5–9: the logs', { concurrency: true }, () => {
   });
 
   test('-o - writes one JSON result line per file to stdout, and the summary to stderr', async (t) => {
-    const work = await makeWork();
-    const server = await startServer();
-    t.after(async () => {
-      await server.close();
-      await work.remove();
-    });
+    const { work, server } = await workWithServer(t);
     await work.file('in/a.jpg', 100);
     await work.file('in/b.jpg', 100);
 
@@ -234,12 +199,7 @@ describe('issue 14, cases 5–9: the logs', { concurrency: true }, () => {
   });
 
   test('a closed stdout ends the run with its exit code, not an EPIPE stack trace', async (t) => {
-    const work = await makeWork();
-    const server = await startServer();
-    t.after(async () => {
-      await server.close();
-      await work.remove();
-    });
+    const { work, server } = await workWithServer(t);
     await work.file('in/a.jpg', 100);
 
     const imgpush = start([work.path('in'), '--url', server.url], { cwd: work.root, input: '' });

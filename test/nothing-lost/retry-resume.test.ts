@@ -4,7 +4,7 @@ import { readdir, readFile, writeFile } from 'node:fs/promises';
 import { describe, test } from 'node:test';
 import { push, retry } from '../../src/client/index.js';
 import { startServer } from '../helpers/server.js';
-import { failuresIn, isUsageError, makeWork, pushIn, readLog, run, start, startHoldingServer } from '../helpers/nothing-lost-kit.js';
+import { failuresIn, isUsageError, makeWork, pushIn, readLog, run, start, startHoldingServer, workWithServer } from '../helpers/nothing-lost-kit.js';
 
 /** Requests over 1000 bytes are refused (400) while `refusing` is true: a.jpg (100 bytes) goes through, b.jpg (2000) does not. */
 async function switchableServer() {
@@ -104,12 +104,7 @@ describe('issue 14, cases 10–13: retry and resume', { concurrency: true }, () 
   });
 
   test('--skip-done X -o X on a first run, X not there yet: nothing is done, every file is sent', async (t) => {
-    const work = await makeWork();
-    const server = await startServer();
-    t.after(async () => {
-      await server.close();
-      await work.remove();
-    });
+    const { work, server } = await workWithServer(t);
     await work.file('in/a.jpg', 100);
     const log = work.path('results.jsonl');
 
@@ -121,12 +116,7 @@ describe('issue 14, cases 10–13: retry and resume', { concurrency: true }, () 
   });
 
   test('--skip-done given a file that is not a results log is a usage error before anything is sent', async (t) => {
-    const work = await makeWork();
-    const server = await startServer();
-    t.after(async () => {
-      await server.close();
-      await work.remove();
-    });
+    const { work, server } = await workWithServer(t);
     await work.file('in/a.jpg', 100);
     await writeFile(work.path('paths.txt'), `${work.path('in/a.jpg')}\n`);
 
@@ -137,12 +127,7 @@ describe('issue 14, cases 10–13: retry and resume', { concurrency: true }, () 
   });
 
   test('a resume into its own results log adds no "skipped" line per file already done', async (t) => {
-    const work = await makeWork();
-    const server = await startServer();
-    t.after(async () => {
-      await server.close();
-      await work.remove();
-    });
+    const { work, server } = await workWithServer(t);
     await work.file('in/a.jpg', 100);
     await work.file('in/b.jpg', 100);
     const log = work.path('results.jsonl');
