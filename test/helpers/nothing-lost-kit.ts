@@ -9,7 +9,7 @@ import { dirname, join, resolve } from 'node:path';
 import { push, UsageError, type PushHooks, type PushOptions, type PushSummary } from '../../src/client/index.js';
 import { BIN } from './cli.js';
 import { bytesFor } from './files.js';
-import { parseMultipart, startServer, type Answer, type Received, type Responder, type TestServer } from './server.js';
+import { parseMultipart, startServer, type Answer, type Received, type TestServer } from './server.js';
 
 /** A temp folder that an unprivileged user can walk (mkdtemp makes it 0700). */
 export interface Work {
@@ -37,10 +37,10 @@ export async function makeWork(): Promise<Work> {
   };
 }
 
-/** A work folder and a server, both removed when test `t` ends. */
-export async function workWithServer(t: { after: (fn: () => Promise<void>) => void }, respond?: Responder): Promise<{ work: Work; server: TestServer }> {
+/** A work folder and the server `start` starts, both removed when test `t` ends. */
+export async function workWithServer<S extends { close(): Promise<void> }>(t: { after: (fn: () => Promise<void>) => void }, start: () => Promise<S>): Promise<{ work: Work; server: S }> {
   const work = await makeWork();
-  const server = await startServer(respond);
+  const server = await start();
   t.after(async () => {
     await server.close();
     await work.remove();

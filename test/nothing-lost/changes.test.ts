@@ -10,17 +10,12 @@ import { sha256 } from '../helpers/server.js';
 
 /** A valid 1×1 PNG, for a server that decodes what it gets. */
 const ONE_PIXEL_PNG = Buffer.from('iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR4nGP4z8DwHwAFAAH/iZk9HQAAAABJRU5ErkJggg==', 'base64');
-import { failuresIn, makeWork, mkfifo, pushIn, readLog, start, startHoldingServer, SYS_OPENAT, untilBlockedIn } from '../helpers/nothing-lost-kit.js';
+import { failuresIn, makeWork, mkfifo, pushIn, readLog, start, startHoldingServer, SYS_OPENAT, untilBlockedIn, workWithServer } from '../helpers/nothing-lost-kit.js';
 
 // Each test has its own folder and servers: they run side by side.
 describe('issue 14, cases 14–15: files that change, calls that never return', { concurrency: true }, () => {
   test('a file truncated between being found and being sent is a failure "changed while sending", never logged ok with 0 bytes', async (t) => {
-    const work = await makeWork();
-    const server = await startHoldingServer();
-    t.after(async () => {
-      await server.close();
-      await work.remove();
-    });
+    const { work, server } = await workWithServer(t, startHoldingServer);
     await work.file('in/a.jpg', 4950);
     await work.file('in/b.jpg', 4950);
 
@@ -159,12 +154,7 @@ describe('issue 14, cases 14–15: files that change, calls that never return', 
     skip: SYS_OPENAT < 0 ? `no openat number known for ${process.arch}` : undefined,
     timeout: 30_000, // a safety net for a process that never ends, not a measure
   }, async (t) => {
-    const work = await makeWork();
-    const server = await startHoldingServer();
-    t.after(async () => {
-      await server.close();
-      await work.remove();
-    });
+    const { work, server } = await workWithServer(t, startHoldingServer);
     await work.file('in/a.jpg', 100);
     await work.file('in/b.jpg', 100);
 

@@ -96,7 +96,7 @@ describe('issue 14, cases 1–4: files found, then in no record', { concurrency:
   });
 
   test('a named pipe inside a folder is a failure with its reason, not silence', async (t) => {
-    const { work, server } = await workWithServer(t);
+    const { work, server } = await workWithServer(t, startServer);
     await work.file('in/a.jpg', 100);
     if (!mkfifo(work.path('in/pipe.jpg'))) return t.skip('mkfifo is not available');
 
@@ -111,7 +111,7 @@ describe('issue 14, cases 1–4: files found, then in no record', { concurrency:
   });
 
   test('a file whose name is not valid UTF-8 is sent, or fails with its true reason, never "file not found"', async (t) => {
-    const { work, server } = await workWithServer(t);
+    const { work, server } = await workWithServer(t, startServer);
     await work.file('in/a.jpg', 100);
     const contents = Buffer.from('not-utf8 image bytes');
     await writeFile(Buffer.concat([Buffer.from(`${work.path('in')}/bad-`), Buffer.from([0xff, 0xfe]), Buffer.from('.jpg')]), contents);
@@ -126,7 +126,7 @@ describe('issue 14, cases 1–4: files found, then in no record', { concurrency:
   });
 
   test('{path}: two inputs with the same relative path never both end "uploaded" to one URL', async (t) => {
-    const { work, server } = await workWithServer(t);
+    const { work, server } = await workWithServer(t, startServer);
     await work.file('d1/x.jpg', 100);
     await work.file('d2/x.jpg', 120);
 
@@ -138,7 +138,7 @@ describe('issue 14, cases 1–4: files found, then in no record', { concurrency:
   });
 
   test('a file reached under several names (a hard link, a symlink) is sent once, and each other name is logged skipped "same file as …"', async (t) => {
-    const { work, server } = await workWithServer(t);
+    const { work, server } = await workWithServer(t, startServer);
     const a = await work.file('in/a.jpg', 100);
     await link(a, work.path('in/b.jpg'));
     await symlink(a, work.path('in/c.jpg'));

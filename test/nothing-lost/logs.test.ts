@@ -17,7 +17,7 @@ const refuseAll = () => ({ status: 400, body: { error: 'no' } });
 // Each test has its own folder and servers: they run side by side.
 describe('issue 14, cases 5–9: the logs', { concurrency: true }, () => {
   test('a second run in the same folder never destroys the failure log of the first (day1, day2: both lists kept)', async (t) => {
-    const { work, server } = await workWithServer(t, refuseAll);
+    const { work, server } = await workWithServer(t, () => startServer(refuseAll));
     await work.file('day1/a.jpg', 100);
     await work.file('day1/b.jpg', 100);
     await work.file('day2/c.jpg', 100);
@@ -32,12 +32,7 @@ describe('issue 14, cases 5–9: the logs', { concurrency: true }, () => {
   });
 
   test('two runs at once in one folder each keep their own failures (no shared default log clobbered)', async (t) => {
-    const work = await makeWork();
-    const server = await startHoldingServer();
-    t.after(async () => {
-      await server.close();
-      await work.remove();
-    });
+    const { work, server } = await workWithServer(t, startHoldingServer);
     await work.file('one/a.jpg', 100);
     await work.file('two/b.jpg', 100);
 
@@ -53,7 +48,7 @@ describe('issue 14, cases 5–9: the logs', { concurrency: true }, () => {
   });
 
   test('-o or --failures naming a folder is a usage error before anything is sent', async (t) => {
-    const { work, server } = await workWithServer(t, refuseAll);
+    const { work, server } = await workWithServer(t, () => startServer(refuseAll));
     await work.file('in/a.jpg', 100);
     await work.file('in/b.jpg', 100);
     await mkdir(work.path('a-folder'));
@@ -106,7 +101,7 @@ describe('issue 14, cases 5–9: the logs', { concurrency: true }, () => {
   });
 
   test('--failures that is a symlink or a hard link to the -o file is a usage error before anything is sent', async (t) => {
-    const { work, server } = await workWithServer(t, (req) => (req.size > 1000 ? refuseAll() : { status: 200 }));
+    const { work, server } = await workWithServer(t, () => startServer((req) => (req.size > 1000 ? refuseAll() : { status: 200 })));
     await work.file('in/a.jpg', 100);
     await work.file('in/b.jpg', 2000);
     await writeFile(work.path('out.jsonl'), '');
@@ -122,7 +117,7 @@ describe('issue 14, cases 5–9: the logs', { concurrency: true }, () => {
   });
 
   test('-o naming one of the input images is a usage error, and the image is left as it was', async (t) => {
-    const { work, server } = await workWithServer(t);
+    const { work, server } = await workWithServer(t, startServer);
     await work.file('in/a.jpg', 100);
     await work.file('in/b.jpg', 100);
     const before = await readFile(work.path('in/b.jpg'));
@@ -135,7 +130,7 @@ describe('issue 14, cases 5–9: the logs', { concurrency: true }, () => {
   });
 
   test('-o /dev/null, or --failures /dev/null: the run ends with its summary and no fsync error', async (t) => {
-    const { work, server } = await workWithServer(t, (req) => (req.size > 1000 ? refuseAll() : { status: 200 }));
+    const { work, server } = await workWithServer(t, () => startServer((req) => (req.size > 1000 ? refuseAll() : { status: 200 })));
     await work.file('in/a.jpg', 100);
     await work.file('in/b.jpg', 2000);
 
@@ -149,7 +144,7 @@ describe('issue 14, cases 5–9: the logs', { concurrency: true }, () => {
   });
 
   test('-o /dev/stdout into a pipe writes the results there and exits 0', async (t) => {
-    const { work, server } = await workWithServer(t);
+    const { work, server } = await workWithServer(t, startServer);
     await work.file('in/a.jpg', 100);
 
     const result = await run([work.path('in'), '--url', server.url, '-o', '/dev/stdout', '--quiet'], { cwd: work.root, stdoutThroughPipe: true });
@@ -160,7 +155,7 @@ describe('issue 14, cases 5–9: the logs', { concurrency: true }, () => {
   });
 
   test('-o - writes one JSON result line per file to stdout, and the summary to stderr', async (t) => {
-    const { work, server } = await workWithServer(t);
+    const { work, server } = await workWithServer(t, startServer);
     await work.file('in/a.jpg', 100);
     await work.file('in/b.jpg', 100);
 
@@ -174,12 +169,7 @@ describe('issue 14, cases 5–9: the logs', { concurrency: true }, () => {
   });
 
   test('output closed mid-run (imgpush … 2>&1 | head -1): the run goes on, and the logs account for every file', async (t) => {
-    const work = await makeWork();
-    const server = await startHoldingServer();
-    t.after(async () => {
-      await server.close();
-      await work.remove();
-    });
+    const { work, server } = await workWithServer(t, startHoldingServer);
     for (const name of ['a', 'b', 'c', 'd']) await work.file(`in/${name}.jpg`, 100);
 
     const imgpush = start([work.path('in'), '--url', server.url, '--concurrency', '1', '--retries', '0', '-o', 'results.jsonl'], { cwd: work.root, input: '' });
@@ -199,7 +189,7 @@ describe('issue 14, cases 5–9: the logs', { concurrency: true }, () => {
   });
 
   test('a closed stdout ends the run with its exit code, not an EPIPE stack trace', async (t) => {
-    const { work, server } = await workWithServer(t);
+    const { work, server } = await workWithServer(t, startServer);
     await work.file('in/a.jpg', 100);
 
     const imgpush = start([work.path('in'), '--url', server.url], { cwd: work.root, input: '' });
@@ -212,12 +202,7 @@ describe('issue 14, cases 5–9: the logs', { concurrency: true }, () => {
   });
 
   test('SIGHUP is handled like SIGTERM: exit 129, and every file not uploaded is in the failure log', async (t) => {
-    const work = await makeWork();
-    const server = await startHoldingServer();
-    t.after(async () => {
-      await server.close();
-      await work.remove();
-    });
+    const { work, server } = await workWithServer(t, startHoldingServer);
     for (const name of ['a', 'b', 'c']) await work.file(`in/${name}.jpg`, 100);
 
     const imgpush = start([work.path('in'), '--url', server.url, '--concurrency', '1', '-o', 'results.jsonl'], { cwd: work.root, input: '' });

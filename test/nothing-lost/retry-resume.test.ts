@@ -104,7 +104,7 @@ describe('issue 14, cases 10–13: retry and resume', { concurrency: true }, () 
   });
 
   test('--skip-done X -o X on a first run, X not there yet: nothing is done, every file is sent', async (t) => {
-    const { work, server } = await workWithServer(t);
+    const { work, server } = await workWithServer(t, startServer);
     await work.file('in/a.jpg', 100);
     const log = work.path('results.jsonl');
 
@@ -116,7 +116,7 @@ describe('issue 14, cases 10–13: retry and resume', { concurrency: true }, () 
   });
 
   test('--skip-done given a file that is not a results log is a usage error before anything is sent', async (t) => {
-    const { work, server } = await workWithServer(t);
+    const { work, server } = await workWithServer(t, startServer);
     await work.file('in/a.jpg', 100);
     await writeFile(work.path('paths.txt'), `${work.path('in/a.jpg')}\n`);
 
@@ -127,7 +127,7 @@ describe('issue 14, cases 10–13: retry and resume', { concurrency: true }, () 
   });
 
   test('a resume into its own results log adds no "skipped" line per file already done', async (t) => {
-    const { work, server } = await workWithServer(t);
+    const { work, server } = await workWithServer(t, startServer);
     await work.file('in/a.jpg', 100);
     await work.file('in/b.jpg', 100);
     const log = work.path('results.jsonl');
@@ -146,12 +146,7 @@ describe('issue 14, cases 10–13: retry and resume', { concurrency: true }, () 
   }
 
   test('a file whose 200 came but whose answer was cut by a stop is logged "sent, answer lost" with status 200, not "not sent"', async (t) => {
-    const work = await makeWork();
-    const server = await startHoldingServer();
-    t.after(async () => {
-      await server.close();
-      await work.remove();
-    });
+    const { work, server } = await workWithServer(t, startHoldingServer);
     await work.file('in/a.jpg', 100);
 
     const imgpush = start([work.path('in'), '--url', server.url, '-o', 'results.jsonl'], { cwd: work.root, input: '' });
