@@ -4,10 +4,7 @@ import { test } from 'node:test';
 import sharp from 'sharp';
 import { request } from 'undici';
 import { buildApp } from '../../src/server/app.js';
-import { Batcher } from '../../src/server/inference/batcher.js';
-import { loadModel } from '../../src/server/inference/model.js';
-import { ServerMetrics } from '../../src/server/metrics.js';
-import type { AppState } from '../../src/server/state.js';
+import { gatedState } from '../helpers/server-gate.js';
 
 /*
  * Issue 16, item 5: the server bounds what it has accepted and not yet
@@ -19,17 +16,8 @@ const batching = { maxBatch: 8, delayMs: 1, queueLimit: 4, concurrency: 1 };
 
 /** A server whose batches wait for `open()`, so that work piles up on purpose. */
 async function gatedServer(limits: { maxBodyBytesInFlight?: number } = {}) {
-  const model = await loadModel({ model: 'builtin:colors', device: 'cpu', log: () => {} });
-  let open!: () => void;
-  const gate = new Promise<void>((resolve) => {
-    open = resolve;
-  });
   // The batcher's own queue is large: only admission may refuse.
-  const batcher = new Batcher(async (inputs) => {
-    await gate;
-    return model.run(inputs);
-  }, { ...batching, queueLimit: 1000 });
-  const state: AppState = { model, batcher, shuttingDown: false, metrics: new ServerMetrics() };
+  const { state, open, release } = await gatedState({ ...batching, queueLimit: 1000 });
   const app = buildApp({ maxFileSize: 1024 * 1024, maxFiles: 4, batching, cacheSize: 0, ...limits }, state);
   await app.listen({ host: '127.0.0.1', port: 0 });
   const port = (app.server.address() as { port: number }).port;
@@ -40,7 +28,7 @@ async function gatedServer(limits: { maxBodyBytesInFlight?: number } = {}) {
     async close() {
       open();
       await app.close();
-      await model.release();
+      await release();
     },
   };
 }

@@ -4,12 +4,9 @@ import { test } from 'node:test';
 import sharp from 'sharp';
 import { request } from 'undici';
 import { buildApp } from '../../src/server/app.js';
-import { Batcher } from '../../src/server/inference/batcher.js';
-import { loadModel } from '../../src/server/inference/model.js';
-import { ServerMetrics } from '../../src/server/metrics.js';
 import { serve } from '../../src/server/serve.js';
 import { InFlight, shutDown } from '../../src/server/shutdown.js';
-import type { AppState } from '../../src/server/state.js';
+import { gatedState } from '../helpers/server-gate.js';
 import { startCli } from '../helpers/cli.js';
 import { startServer } from '../helpers/server.js';
 
@@ -75,16 +72,7 @@ test('a client dripping its body holds a shutdown no longer than --shutdown-time
 
 /** An app whose batches wait for `open()`, with jobs under way on purpose. */
 async function gatedJobs(log: (line: string) => void) {
-  const model = await loadModel({ model: 'builtin:colors', device: 'cpu', log: () => {} });
-  let open!: () => void;
-  const gate = new Promise<void>((resolve) => {
-    open = resolve;
-  });
-  const batcher = new Batcher(async (inputs) => {
-    await gate;
-    return model.run(inputs);
-  }, batching);
-  const state: AppState = { model, batcher, shuttingDown: false, metrics: new ServerMetrics() };
+  const { state, open, release } = await gatedState(batching);
   const inFlight = new InFlight(log);
   const app = buildApp({ maxFileSize: 65536, maxFiles: 4, batching, cacheSize: 0, allowCallbackHosts: ['127.0.0.1'] }, state, inFlight);
   await app.listen({ host: '127.0.0.1', port: 0 });
@@ -95,7 +83,7 @@ async function gatedJobs(log: (line: string) => void) {
     await answer.body.dump();
     assert.equal(answer.statusCode, 202);
   };
-  return { app, state, inFlight, open, submit, release: () => model.release() };
+  return { app, state, inFlight, open, submit, release };
 }
 
 test('jobs accepted before a shutdown finish within its grace and their callbacks are delivered; nothing is reported lost', async () => {
