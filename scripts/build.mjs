@@ -3,6 +3,7 @@
 import { spawnSync } from 'node:child_process';
 import { createRequire } from 'node:module';
 import { fileURLToPath } from 'node:url';
+import { bundleCli } from './bundle.mjs';
 
 const require = createRequire(import.meta.url);
 const SERVER_PACKAGES = ['onnxruntime-node', 'sharp', 'fastify', '@fastify/multipart'];
@@ -21,4 +22,5 @@ const config = missing.length === 0 ? 'tsconfig.json' : 'tsconfig.client.json';
 if (missing.length > 0) process.stderr.write(`imgpush: building the client alone (not installed: ${missing.join(', ')})\n`);
 const tsc = fileURLToPath(new URL('../node_modules/.bin/tsc', import.meta.url));
 const { status } = spawnSync(tsc, ['-p', config], { stdio: 'inherit' });
-process.exit(status ?? 1);
+if (status !== 0) process.exit(status ?? 1);
+await bundleCli();

@@ -1,5 +1,13 @@
-import { STATUS_CODES } from 'node:http';
 import { ImgpushError } from '../shared/errors.js';
+
+/**
+ * The phrase HTTP gives a status ("Service Unavailable"). node:http loads
+ * when one is needed, not at every start: it brings ten modules that a run
+ * whose answers are all 2xx never uses.
+ */
+export function reasonPhrase(status: number): string | undefined {
+  return process.getBuiltinModule('node:http').STATUS_CODES[status];
+}
 
 /**
  * The server answered with a status other than 2xx. `serverMessage` is the
@@ -14,7 +22,7 @@ export class HttpStatusError extends ImgpushError {
   readonly response: unknown;
 
   constructor(status: number, serverMessage: string, response: unknown, retryAfterMs?: number) {
-    const reason = STATUS_CODES[status] === undefined ? '' : ` ${STATUS_CODES[status]}`;
+    const reason = reasonPhrase(status) === undefined ? '' : ` ${reasonPhrase(status)}`;
     const detail = serverMessage === '' ? '' : `: ${serverMessage}`;
     super('IMGPUSH_HTTP_STATUS', `server answered ${status}${reason}${detail}`);
     this.status = status;
@@ -184,7 +192,7 @@ function proxyRefusal(error: unknown): number | undefined {
 }
 
 function proxyError(status: number, { host, proxy }: NetworkContext, error: unknown): NetworkError {
-  const reason = STATUS_CODES[status] === undefined ? '' : ` ${STATUS_CODES[status]}`;
+  const reason = reasonPhrase(status) === undefined ? '' : ` ${reasonPhrase(status)}`;
   if (status === 407) {
     return new NetworkError('IMGPUSH_PROXY_AUTH', `the proxy ${proxy} answered 407${reason}: give its user and password in the proxy URL (http://user:password@host:port)`, error);
   }

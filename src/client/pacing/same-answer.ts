@@ -1,5 +1,4 @@
-import { STATUS_CODES } from 'node:http';
-import { HttpStatusError } from '../errors.js';
+import { HttpStatusError, reasonPhrase } from '../errors.js';
 
 /**
  * Requests refused for good with one and the same status, with no success
@@ -50,7 +49,7 @@ export class SameAnswerWatch {
     this.#status = error.status;
     if (++this.#count < SAME_ANSWER_LIMIT) return;
     this.#done = true;
-    const answer = `${error.status} ${STATUS_CODES[error.status] ?? ''}`.trim();
+    const answer = `${error.status} ${reasonPhrase(error.status) ?? ''}`.trim();
     this.#stop(`every answer so far is ${answer} from ${url} — ${HINTS[error.status] ?? 'check --url and the options of the request'}`);
   }
 }

@@ -1,5 +1,22 @@
-import { Pool, ProxyAgent, type Dispatcher } from 'undici';
+// undici's index loads fetch, WebSocket, caches, cookies and mocks as well: a hundred modules and
+// about 100 ms at every start, for a run that needs its Pool alone (its ProxyAgent with a proxy).
+// The package has no export map: these paths are part of what it publishes.
+import Pool from 'undici/lib/dispatcher/pool.js';
+import type { Dispatcher, ProxyAgent } from 'undici';
 import type { TlsContext } from './tls-context.js';
+
+/**
+ * undici's ProxyAgent, loaded only by runs that go through a proxy. It opens
+ * its tunnels with the `connect()` that undici's index gives every dispatcher,
+ * so that one method is given here, as the index does.
+ */
+export async function loadProxyAgent(): Promise<typeof ProxyAgent> {
+  const [agent, dispatcher, connect] = await Promise.all([
+    import('undici/lib/dispatcher/proxy-agent.js'), import('undici/lib/dispatcher/dispatcher.js'), import('undici/lib/api/api-connect.js'),
+  ]);
+  dispatcher.default.prototype.connect ??= connect.default;
+  return agent.default;
+}
 
 export interface ConnectionSettings {
   /** Where every request goes: scheme, host and port. */
@@ -11,8 +28,8 @@ export interface ConnectionSettings {
   /** Offer HTTP/2 in the TLS handshake (ALPN); the server picks. */
   readonly http2: boolean;
   readonly tls: TlsContext | undefined;
-  /** The proxy's URL, user and password included. */
-  readonly proxy: string | undefined;
+  /** The proxy's URL, user and password included, and undici's ProxyAgent (see loadProxyAgent). */
+  readonly proxy: { readonly url: string; readonly agent: typeof ProxyAgent } | undefined;
 }
 
 /**
@@ -32,8 +49,8 @@ export function createDispatcher(settings: ConnectionSettings): Dispatcher {
   if (proxy === undefined) {
     return new Pool(origin, { ...pool, allowH2: http2, connect: { timeout: connectTimeoutMs, ...secure } });
   }
-  return new ProxyAgent({
-    uri: proxy,
+  return new proxy.agent({
+    uri: proxy.url,
     // http:// origins go as absolute-form requests (POST http://host/path), as curl sends them:
     // many proxies allow CONNECT to port 443 alone. https:// origins go through a CONNECT tunnel.
     proxyTunnel: false,

@@ -1,12 +1,12 @@
 import { createPrivateKey, X509Certificate } from 'node:crypto';
 import { readFile } from 'node:fs/promises';
-import * as tls from 'node:tls';
+import type { SecureContext, SecureContextOptions } from 'node:tls';
 import { UsageError } from '../../shared/errors.js';
 
 /** What the TLS options of a run come to, for every connection to the server. */
 export interface TlsContext {
   /** Built once for the run: trusted authorities and the client certificate. Undefined: Node's defaults. */
-  readonly secureContext: tls.SecureContext | undefined;
+  readonly secureContext: SecureContext | undefined;
   readonly rejectUnauthorized: boolean;
 }
 
@@ -59,7 +59,7 @@ async function readKey(path: string): Promise<string> {
  * with NODE_EXTRA_CA_CERTS and the system's store when enabled; older ones
  * give the bundled list alone.
  */
-function defaultAuthorities(): readonly string[] {
+function defaultAuthorities(tls: typeof import('node:tls')): readonly string[] {
   const { getCACertificates } = tls as { getCACertificates?: (type: 'default') => string[] };
   return getCACertificates?.('default') ?? tls.rootCertificates;
 }
@@ -73,13 +73,15 @@ function defaultAuthorities(): readonly string[] {
  */
 export async function loadTlsContext({ cacert, cert, key, insecure }: TlsFiles): Promise<TlsContext | undefined> {
   if (cacert === undefined && cert === undefined && !insecure) return undefined;
-  const options: tls.SecureContextOptions = {};
-  if (cacert !== undefined) options.ca = [...defaultAuthorities(), ...await readCertificates('--cacert', cacert)];
+  // Loaded here, not at start: runs without TLS options never need it.
+  const tls = await import('node:tls');
+  const options: SecureContextOptions = {};
+  if (cacert !== undefined) options.ca = [...defaultAuthorities(tls), ...await readCertificates('--cacert', cacert)];
   if (cert !== undefined && key !== undefined) {
     options.cert = (await readCertificates('--cert', cert)).join('\n');
     options.key = await readKey(key);
   }
-  let secureContext: tls.SecureContext | undefined;
+  let secureContext: SecureContext | undefined;
   if (cacert !== undefined || cert !== undefined) {
     try {
       secureContext = tls.createSecureContext(options);

@@ -1,12 +1,13 @@
 import { subscribe } from 'node:diagnostics_channel';
 import { Readable } from 'node:stream';
-import type { Dispatcher } from 'undici';
 import { createDispatcher } from './dispatcher.js';
 import { AnswerLostError, HttpStatusError, InterruptedError, NetworkError, toNetworkError, type FileReadError, type ReencodeError } from '../errors.js';
-import { decodeAnswer, MAX_ANSWER_BYTES, type BodyFormat, type RawAnswer } from '../bodies/body-format.js';
+import { decodeAnswer, type BodyFormat } from '../bodies/body-format.js';
+import { Exchange, type Answer } from './exchange.js';
 import { Origin, OriginSet } from './origins.js';
 import type { FileBody, GroupBody } from '../bodies/request-body.js';
 import type { Proxy } from './proxy.js';
+import type { ProxyAgent } from 'undici';
 import { parseRetryAfter } from '../pacing/retry-policy.js';
 import type { TlsContext } from './tls-context.js';
 import type { UrlTemplate } from './url-template.js';
@@ -39,6 +40,8 @@ export interface TransportSettings {
   readonly tls: TlsContext | undefined;
   /** Per URL of `urls`: the proxy to reach it through, if any. */
   readonly proxies: ReadonlyArray<Proxy | undefined>;
+  /** undici's ProxyAgent (see loadProxyAgent), needed when any of `proxies` is set. */
+  readonly proxyAgent: typeof ProxyAgent | undefined;
   /** A client certificate was given (--cert). */
   readonly clientCertificate: boolean;
   /** Read and keep every answer (for the results log), not only the failures'. */
@@ -85,11 +88,13 @@ export class Transport {
   #cancelled: Promise<void> | undefined;
 
   constructor(settings: TransportSettings) {
-    const { urls, connections, timeoutMs, connectTimeoutMs, http2, tls, proxies } = settings;
+    const { urls, connections, timeoutMs, connectTimeoutMs, http2, tls, proxies, proxyAgent } = settings;
     this.#settings = settings;
     this.origins = new OriginSet(urls.map((url, i) => {
       const proxy = proxies[i];
-      return new Origin(url, createDispatcher({ origin: url.origin, connections, timeoutMs, connectTimeoutMs, http2, tls, proxy: proxy?.url }), {
+      if (proxy !== undefined && proxyAgent === undefined) throw new Error('a run through a proxy loads undici\'s ProxyAgent first (loadProxyAgent)');
+      const through = proxy === undefined || proxyAgent === undefined ? undefined : { url: proxy.url, agent: proxyAgent };
+      return new Origin(url, createDispatcher({ origin: url.origin, connections, timeoutMs, connectTimeoutMs, http2, tls, proxy: through }), {
         // A ProxyAgent writes a missing host header into the object it is given: given one, the shared objects stay as they are.
         headers: proxy === undefined ? settings.headers : { ...settings.headers, host: url.host },
         context: {
@@ -145,28 +150,26 @@ export class Transport {
     if (body.headers !== undefined) headers = { ...headers, ...body.headers };
     // undici sets content-length itself for a Buffer, not for a stream.
     if (data instanceof Readable) headers = { ...headers, 'content-length': String(length) };
-    let answer: Dispatcher.ResponseData;
     // Only with --max-time: a timer per request is a cost the others need not pay.
-    const { maxTimeMs } = this.#settings;
+    const { maxTimeMs, keepResponses, method, format } = this.#settings;
     const deadline = maxTimeMs === undefined ? undefined : AbortSignal.timeout(maxTimeMs);
+    const keep = (status: number): boolean => keepResponses || status < 200 || status >= 300;
+    const exchange = Exchange.send(origin.dispatcher, { origin: origin.url.origin, path: origin.url.pathFor(rel), method, headers, body: data }, keep, deadline);
+    let answer: Answer;
     try {
-      answer = await origin.dispatcher.request({ origin: origin.url.origin, path: origin.url.pathFor(rel), method: this.#settings.method, headers, body: data, signal: deadline });
+      answer = await exchange.answer;
     } catch (error) {
-      throw this.#failure(error, origin, deadline, sentWhole.has(data) ? null : undefined);
+      // Before the status line: the request may have reached the server (its body went whole). After a 2xx status: only the answer was lost.
+      const { status } = exchange;
+      const lostAfter = status === undefined ? (sentWhole.has(data) ? null : undefined) : status < 300 ? status : undefined;
+      throw this.#failure(error, origin, deadline, lostAfter);
     } finally {
       if (data instanceof Readable) data.destroy();
     }
-    const ok = answer.statusCode >= 200 && answer.statusCode < 300;
-    let response: unknown;
-    try {
-      if (ok && !this.#settings.keepResponses) await answer.body.dump();
-      else response = this.#settings.format.decode(await readAnswer(answer));
-    } catch (error) {
-      throw this.#failure(error, origin, deadline, ok ? answer.statusCode : undefined);
-    }
-    if (ok) return { status: answer.statusCode, response, location: answer.headers.location };
-    const retryAfter = parseRetryAfter(answer.headers['retry-after']);
-    throw new HttpStatusError(answer.statusCode, serverMessage(response), response, retryAfter);
+    const ok = answer.status < 300;
+    const response = keep(answer.status) ? format.decode(answer) : undefined;
+    if (ok) return { status: answer.status, response, location: answer.headers.location };
+    throw new HttpStatusError(answer.status, serverMessage(response), response, parseRetryAfter(answer.headers['retry-after']));
   }
 
   /** Asks a job's URL how the job stands. A 404 means the job is gone (expired, or never known). */
@@ -174,21 +177,16 @@ export class Transport {
     const place = new URL(job, this.origins.all[0]?.url.origin);
     const origin = this.origins.all.find((candidate) => candidate.url.origin === place.origin);
     if (origin === undefined) return { status: 'gone' };
-    let answer: Dispatcher.ResponseData;
+    let answer: Answer;
     try {
-      answer = await origin.dispatcher.request({ origin: origin.url.origin, path: place.pathname + place.search, method: 'GET', headers: origin.headers });
+      answer = await Exchange.send(origin.dispatcher, { origin: origin.url.origin, path: place.pathname + place.search, method: 'GET', headers: origin.headers }, () => true).answer;
     } catch (error) {
       throw this.#failure(error, origin, undefined);
     }
-    let body: unknown;
-    try {
-      body = decodeAnswer(await readAnswer(answer));
-    } catch (error) {
-      throw this.#failure(error, origin, undefined);
-    }
-    if (answer.statusCode === 404) return { status: 'gone' };
+    const body = decodeAnswer(answer);
+    if (answer.status === 404) return { status: 'gone' };
     const retryAfterMs = parseRetryAfter(answer.headers['retry-after']);
-    if (answer.statusCode >= 300) throw new HttpStatusError(answer.statusCode, serverMessage(body), body, retryAfterMs);
+    if (answer.status >= 300) throw new HttpStatusError(answer.status, serverMessage(body), body, retryAfterMs);
     const state = body as Partial<JobState>;
     const status = state.status === 'done' || state.status === 'failed' ? state.status : 'running';
     return { status, result: state.result, error: state.error, retryAfterMs };
@@ -226,17 +224,6 @@ export class Transport {
     }
     return network ?? new InterruptedError(true);
   }
-}
-
-/** The answer's body read to its end, so the socket is reused; its first MAX_ANSWER_BYTES kept. */
-async function readAnswer(answer: Dispatcher.ResponseData): Promise<RawAnswer> {
-  const chunks: Buffer[] = [];
-  let length = 0;
-  for await (const chunk of answer.body as AsyncIterable<Buffer>) {
-    if (length <= MAX_ANSWER_BYTES) chunks.push(chunk);
-    length += chunk.length;
-  }
-  return { bytes: Buffer.concat(chunks), length, headers: answer.headers };
 }
 
 /** What the server said, in one line: a JSON error's message (FastAPI's detail, ours) or the text's first line. */
