@@ -146,6 +146,19 @@ function runRetry({ failureLog, overrides, output }: RetryArguments): Promise<nu
   });
 }
 
+/**
+ * Ends the process once a run is over: its logs are closed and its summary
+ * written, so what may still be pending is nobody's business (sockets
+ * closing, V8 compiling on its threads, a call stuck on a network mount
+ * that hangs, see FileAccess), and waiting for it only delays the exit.
+ */
+async function exitNow(code: number): Promise<never> {
+  await Promise.all([process.stdout, process.stderr].map((stream) => new Promise<void>((resolve) => {
+    stream.write('', () => resolve());
+  })));
+  process.exit(code);
+}
+
 async function main(argv: readonly string[]): Promise<number> {
   outliveClosedOutput();
   let parsed: ParsedArguments;
@@ -162,9 +175,9 @@ async function main(argv: readonly string[]): Promise<number> {
       process.stdout.write(parsed.text);
       return EXIT.ok;
     case 'push':
-      return runPush(parsed);
+      return exitNow(await runPush(parsed));
     case 'retry':
-      return runRetry(parsed);
+      return exitNow(await runRetry(parsed));
     case 'serve':
     case 'demo':
       try {

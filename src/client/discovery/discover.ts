@@ -1,7 +1,7 @@
 import type { Dir, Dirent, Stats } from 'node:fs';
 import { realpath } from 'node:fs/promises';
 import { FileAccess } from './file-access.js';
-import { basename, relative, resolve, sep } from 'node:path';
+import { basename, dirname, relative, resolve, sep } from 'node:path';
 import picomatch from 'picomatch';
 import { isGlob, isNodeError } from './inputs.js';
 import { ImgpushError } from '../../shared/errors.js';
@@ -213,6 +213,8 @@ export class Discovery {
    */
   async* #path(text: string, rel: string | undefined, how: 'named' | 'listed', job?: string): AsyncGenerator<Discovered[]> {
     const abs = resolve(text);
+    // A listed file's folder: one check for all of its files (a path itself for a name, which may be a mount).
+    await this.#access.onLocalStorage(how === 'listed' ? dirname(abs) : abs);
     const stats = await this.#statOrError(abs);
     if (!(stats instanceof ImgpushError)) {
       yield* this.#named(abs, rel, stats, how, job);
@@ -291,6 +293,8 @@ export class Discovery {
     let batch: Discovered[] = [];
     let dir: Dir | undefined;
     try {
+      // A folder of the walk may be a mount of its own.
+      await access.onLocalStorage(folder.abs);
       dir = await access.opendir(folder.abs);
       for (let entry = await access.readEntry(dir); entry !== null; entry = await access.readEntry(dir)) {
         const name = entry.name;

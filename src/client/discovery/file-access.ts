@@ -1,5 +1,5 @@
-import { close, closeSync, constants, fstat, fstatSync, open, openSync, opendirSync, read, readSync, stat, statSync, type Dir, type Dirent, type Stats } from 'node:fs';
-import { opendir } from 'node:fs/promises';
+import { close, closeSync, constants, fstat, fstatSync, open, openSync, opendirSync, read, readSync, stat, statSync, type Dir, type Dirent, type Stats, type StatsFs } from 'node:fs';
+import { opendir, statfs } from 'node:fs/promises';
 import { promisify } from 'node:util';
 
 const statAsync = promisify(stat);
@@ -10,27 +10,95 @@ const closeAsync = promisify(close);
 
 const OPEN_FLAGS = constants.O_RDONLY | constants.O_NONBLOCK;
 
-/** A call slower than this did not come from the page cache. */
-const SLOW_CALL_MS = 2;
+/**
+ * A call slower than this did not come from the page cache. Not less: on a
+ * busy machine (two cores, four processes) the scheduler alone stretches a
+ * cached call past 2 ms often enough to send every run to the thread pool.
+ */
+const SLOW_CALL_MS = 10;
 /** One slow call can be the scheduler; this many is the storage. */
 const SLOW_CALLS_TO_GO_ASYNC = 8;
+/** A storage that takes longer than this to say what it is may be a mount that hangs. */
+const STORAGE_CHECK_MS = 1_000;
+
+/**
+ * Linux file systems whose calls answer from local storage or memory (the
+ * magic numbers of statfs(2)). Anything else, NFS, SMB, FUSE (sshfs, s3fs),
+ * 9p, Ceph and Lustre among them, may hang on a server: its calls go to the
+ * thread pool from the first.
+ */
+const LOCAL_FILE_SYSTEMS: ReadonlySet<number> = new Set([
+  0xef53, // ext2, ext3, ext4
+  0x58465342, // xfs
+  0x9123683e, // btrfs
+  0x01021994, // tmpfs, devtmpfs
+  0x858458f6, // ramfs
+  0x794c7630, // overlayfs (containers)
+  0x2fc12fc1, // zfs
+  0xf2f52010, // f2fs
+  0xca451a4e, // bcachefs
+  0x73717368, // squashfs
+  0xe0f5e1e2, // erofs
+  0x52654973, // reiserfs
+  0x3153464a, // jfs
+  0x00004d44, // vfat, msdos
+  0x2011bab0, // exfat
+  0x7366746e, // ntfs3
+  0x00009660, // iso9660
+  0x15013346, // udf
+]);
+
+/** How long statfs takes, and what it answers: a parameter so that a test can be a mount that never answers. */
+type StorageCheck = (path: string) => Promise<Pick<StatsFs, 'type'>>;
 
 /**
  * The file calls of a run (stat, open, fstat, read, close), made
  * synchronously while they are fast, as curl makes them: on a page-cached
  * disk a small file's calls take microseconds, and going through the thread
  * pool costs several times the CPU (measured here: 20 vs 70–110 µs per
- * file). On slow storage (NFS, a cold disk) a synchronous call would stall
- * every socket, so after a few slow calls the run switches to the thread
- * pool for good. Each method returns a value or a promise: await it.
+ * file). On slow storage a synchronous call would stall every socket: a
+ * network or FUSE mount sends the run to the thread pool from the start
+ * (see onLocalStorage), and so do a few slow calls on a local one (a cold
+ * disk), for good. Each method returns a value or a promise: await it.
  */
 export class FileAccess {
   #sync = true;
   #slowCalls = 0;
+  readonly #checkStorage: StorageCheck;
+  /** Folders whose storage was checked (see onLocalStorage). */
+  readonly #checked = new Set<string>();
+
+  constructor(checkStorage: StorageCheck = statfs) {
+    this.#checkStorage = checkStorage;
+  }
 
   /** Whether calls still go synchronously (false once storage proved slow). */
   get synchronous(): boolean {
     return this.#sync;
+  }
+
+  /**
+   * Asks, through the thread pool, what storage holds `folder` before any
+   * synchronous call touches it: a network or FUSE mount, one that cannot
+   * say, or one that takes over a second to (a server gone), sends every
+   * call of the run to the thread pool, where a hung call blocks a worker
+   * and not the event loop. Once per folder; none once the run went async.
+   */
+  async onLocalStorage(folder: string): Promise<void> {
+    if (!this.#sync || process.platform !== 'linux' || this.#checked.has(folder)) return;
+    this.#checked.add(folder);
+    let timer: NodeJS.Timeout | undefined;
+    const late = new Promise<undefined>((resolve) => {
+      timer = setTimeout(resolve, STORAGE_CHECK_MS, undefined);
+    });
+    try {
+      const storage = await Promise.race([this.#checkStorage(folder), late]);
+      if (storage === undefined || !LOCAL_FILE_SYSTEMS.has(storage.type)) this.#sync = false;
+    } catch {
+      // A folder that does not exist says nothing of the storage: the calls that follow report it.
+    } finally {
+      clearTimeout(timer);
+    }
   }
 
   stat(path: string): Stats | Promise<Stats> {

@@ -1,0 +1,48 @@
+import assert from 'node:assert/strict';
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { test } from 'node:test';
+import { Discovery, type Discovered } from '../../src/client/discovery/discover.js';
+import { FileAccess } from '../../src/client/discovery/file-access.js';
+import { IMAGE_EXTENSIONS } from '../../src/shared/media-types.js';
+
+// What statfs(2) answers for an NFS mount: its magic number.
+const NFS = { type: 0x6969 };
+const linux = process.platform === 'linux';
+
+test('files on local storage are read synchronously: statfs of the test folder names a local file system', { skip: !linux && 'statfs types are Linux\'s' }, async () => {
+  const access = new FileAccess();
+  await access.onLocalStorage(tmpdir());
+  assert.equal(access.synchronous, true);
+});
+
+test('a network mount sends every file call to the thread pool, before discovery makes the first one', { skip: !linux && 'statfs types are Linux\'s' }, async (t) => {
+  const root = await mkdtemp(join(tmpdir(), 'imgpush-nfs-'));
+  t.after(() => rm(root, { recursive: true, force: true }));
+  await Promise.all(['a.jpg', 'b.jpg'].map((name) => writeFile(join(root, name), 'x')));
+  const asked: string[] = [];
+  const access = new FileAccess(async (path) => {
+    asked.push(path);
+    return NFS;
+  });
+  const found: Discovered[] = [];
+  for await (const batch of new Discovery({ inputs: [root], extensions: new Set(IMAGE_EXTENSIONS), exclude: [], hidden: false, files: access }).run()) found.push(...batch);
+  assert.deepEqual(found.map((item) => item.rel).sort(), ['a.jpg', 'b.jpg']);
+  assert.deepEqual(asked, [root]);
+  assert.equal(access.synchronous, false);
+});
+
+test('a mount that never answers statfs (a server gone) is given a second, then the run goes on through the thread pool', { skip: !linux && 'statfs types are Linux\'s' }, async () => {
+  const access = new FileAccess(() => new Promise(() => {}));
+  const started = performance.now();
+  let ticks = 0;
+  const ticker = setInterval(() => ticks++, 50);
+  await access.onLocalStorage('/mnt/hung');
+  clearInterval(ticker);
+  const waited = performance.now() - started;
+  assert.equal(access.synchronous, false);
+  assert.ok(waited >= 900 && waited < 3_000, `waited ${waited} ms`);
+  // The event loop ran all along: nothing waited on the mount but this call.
+  assert.ok(ticks >= 10, `${ticks} ticks of 50 ms in ${waited} ms`);
+});
