@@ -1,8 +1,10 @@
 /**
  * `npm run bench`: pushes the corpus to a local sink with imgpush and with
  * its peers (curl --parallel, a Python thread pool), in the same run, and
- * prints files/s, MB/s, client CPU and peak memory, with imgpush's ratio to curl.
- * Environment: BENCH_ROUNDS (default 3; the median is reported), BENCH_CONCURRENCY (default 20).
+ * prints files/s, MB/s, client CPU and peak memory, with imgpush's ratio to curl;
+ * then a one-file run and the system calls per file (see start-and-calls.ts).
+ * Environment: BENCH_ROUNDS (default 3; the median is reported), BENCH_CONCURRENCY (default 20),
+ * BENCH_SETS (the sets to push, comma-separated; default all).
  */
 import { execFileSync, spawn } from 'node:child_process';
 import { existsSync } from 'node:fs';
@@ -11,6 +13,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { makeCorpus, type CorpusSet } from './corpus.js';
 import { ROOT, startScript } from './processes.js';
+import { oneFileCase, syscallsPerFile } from './start-and-calls.js';
 
 const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 3);
 const CONCURRENCY = Number(process.env.BENCH_CONCURRENCY ?? 20);
@@ -78,9 +81,9 @@ async function run(argv: string[], scratch: string): Promise<Measure> {
   return { seconds, cpuSeconds: user + system, peakMiB: peakKiB / 1024 };
 }
 
-async function sinkStats(url: string): Promise<{ requests: number; bytes: number }> {
+async function sinkStats(url: string): Promise<{ requests: number; bytes: number; lastArrivedAt: number }> {
   const response = await fetch(`${url}/stats`);
-  return await response.json() as { requests: number; bytes: number };
+  return await response.json() as { requests: number; bytes: number; lastArrivedAt: number };
 }
 
 function median(values: number[]): number {
@@ -93,13 +96,15 @@ const format = (value: number | undefined, digits = 0) => (value === undefined ?
 async function main(): Promise<void> {
   const corpusRoot = join(ROOT, 'bench/corpus');
   process.stderr.write(`corpus in ${corpusRoot} (made once)…\n`);
-  const sets = await makeCorpus(corpusRoot);
+  const chosen = process.env.BENCH_SETS?.split(',');
+  const sets = (await makeCorpus(corpusRoot)).filter((set) => chosen === undefined || chosen.includes(set.name));
   const peers = [imgpush, undiciLoop];
   if (available('curl', ['--version'])) peers.push(curl);
   const withPython = available('python3', ['-c', 'import requests']);
   const sink = await startScript('sink.js');
   const scratch = await mkdtemp(join(tmpdir(), 'imgpush-bench-'));
   const rows: string[] = [];
+  const extras: string[] = [];
   try {
     for (const set of sets) {
       // The thread pool needs about 20 s for the steady-state set alone: it runs on the two sets of the issue.
@@ -125,6 +130,16 @@ async function main(): Promise<void> {
         rows.push(`| ${set.name} | ${peer.name} | ${format(rate)} | ${format((rate * set.bytes) / set.files / 1e6, 1)} | ${format(cpu, 2)} | ${format(cpu === undefined ? undefined : (cpu / set.files) * 1e6)} | ${format(peak)} | ${ratio} |`);
       }
     }
+    const small = sets[0];
+    if (small !== undefined && peers.includes(curl)) {
+      const url = `${sink.url}/upload`;
+      const first = (await readdir(small.dir)).filter((name) => name.endsWith('.jpg')).sort()[0] as string;
+      extras.push(await oneFileCase(join(small.dir, first), url, () => sinkStats(sink.url)));
+      const config = (await curl.command(small, url, scratch)).at(-1) as string;
+      const calls = await syscallsPerFile(small, url, config, scratch);
+      await sinkStats(sink.url);
+      extras.push(calls ?? 'System calls per file: strace is not installed (apt-get install strace).\n');
+    }
   } finally {
     sink.stop();
     await rm(scratch, { recursive: true, force: true });
@@ -132,6 +147,7 @@ async function main(): Promise<void> {
   process.stdout.write(`\nconcurrency ${CONCURRENCY}, median of ${ROUNDS} rounds, client and sink on the same machine\n\n`);
   process.stdout.write('| set | client | files/s | MB/s | client CPU s | CPU µs/file | peak MiB | files/s vs curl |\n|---|---|---:|---:|---:|---:|---:|---:|\n');
   process.stdout.write(`${rows.join('\n')}\n`);
+  for (const extra of extras) process.stdout.write(`\n${extra}`);
 }
 
 await main();
