@@ -232,6 +232,7 @@ const FILE_EXPLANATIONS: Readonly<Record<string, string>> = {
 
 /** Wraps an fs error into a FileReadError with the cause in plain words. */
 export function toFileReadError(error: unknown): FileReadError {
+  if (error instanceof FileReadError) return error;
   const code = systemCode(error) ?? 'IMGPUSH_FILE_READ';
   return new FileReadError(code, FILE_EXPLANATIONS[code] ?? `cannot read: ${messageOf(error)}`, error);
 }

@@ -1,8 +1,10 @@
 import assert from 'node:assert/strict';
+import { readdirSync } from 'node:fs';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { test } from 'node:test';
+import { setTimeout as sleep } from 'node:timers/promises';
 import { Discovery, type Discovered } from '../../src/client/discovery/discover.js';
 import { FileAccess } from '../../src/client/discovery/file-access.js';
 import { IMAGE_EXTENSIONS } from '../../src/shared/media-types.js';
@@ -22,9 +24,11 @@ test('a network mount sends every file call to the thread pool, before discovery
   t.after(() => rm(root, { recursive: true, force: true }));
   await Promise.all(['a.jpg', 'b.jpg'].map((name) => writeFile(join(root, name), 'x')));
   const asked: string[] = [];
-  const access = new FileAccess(async (path) => {
-    asked.push(path);
-    return NFS;
+  const access = new FileAccess({
+    checkStorage: async (path) => {
+      asked.push(path);
+      return NFS;
+    },
   });
   const found: Discovered[] = [];
   for await (const batch of new Discovery({ inputs: [root], extensions: new Set(IMAGE_EXTENSIONS), exclude: [], hidden: false, files: access }).run()) found.push(...batch);
@@ -34,7 +38,7 @@ test('a network mount sends every file call to the thread pool, before discovery
 });
 
 test('a mount that never answers statfs (a server gone) is given a second, then the run goes on through the thread pool', { skip: !linux && 'statfs types are Linux\'s' }, async () => {
-  const access = new FileAccess(() => new Promise(() => {}));
+  const access = new FileAccess({ checkStorage: () => new Promise(() => {}) });
   const started = performance.now();
   let ticks = 0;
   const ticker = setInterval(() => ticks++, 50);
@@ -45,4 +49,22 @@ test('a mount that never answers statfs (a server gone) is given a second, then 
   assert.ok(waited >= 900 && waited < 3_000, `waited ${waited} ms`);
   // The event loop ran all along: nothing waited on the mount but this call.
   assert.ok(ticks >= 10, `${ticks} ticks of 50 ms in ${waited} ms`);
+});
+
+test('a cancel gives up on file calls waiting in the thread pool, and closes a file they open after it', { skip: !linux && 'statfs types are Linux\'s' }, async (t) => {
+  const root = await mkdtemp(join(tmpdir(), 'imgpush-cancel-'));
+  t.after(() => rm(root, { recursive: true, force: true }));
+  await writeFile(join(root, 'a.jpg'), 'x');
+  const cancel = new AbortController();
+  const access = new FileAccess({ checkStorage: async () => NFS, cancel: cancel.signal });
+  await access.onLocalStorage(root);
+  const openFiles = (): number => readdirSync('/proc/self/fd').length;
+  const before = openFiles();
+  // Still in the thread pool when the cancel comes, as a call on a dead mount would be for good.
+  const opening = access.open(join(root, 'a.jpg'));
+  cancel.abort();
+  await assert.rejects(Promise.resolve(opening), { code: 'IMGPUSH_INTERRUPTED', message: /cancelled while the file's storage did not answer/ });
+  await assert.rejects(Promise.resolve(access.stat(root)), { code: 'IMGPUSH_INTERRUPTED' });
+  for (let waited = 0; openFiles() > before && waited < 2_000; waited += 20) await sleep(20);
+  assert.equal(openFiles(), before);
 });

@@ -1,6 +1,7 @@
 import { close, closeSync, constants, fstat, fstatSync, open, openSync, opendirSync, read, readSync, stat, statSync, type Dir, type Dirent, type Stats, type StatsFs } from 'node:fs';
 import { opendir, statfs } from 'node:fs/promises';
 import { promisify } from 'node:util';
+import { FileReadError } from '../errors.js';
 
 const statAsync = promisify(stat);
 const openAsync = promisify(open);
@@ -51,6 +52,9 @@ const LOCAL_FILE_SYSTEMS: ReadonlySet<number> = new Set([
 /** How long statfs takes, and what it answers: a parameter so that a test can be a mount that never answers. */
 type StorageCheck = (path: string) => Promise<Pick<StatsFs, 'type'>>;
 
+/** What a call stuck on a dead mount comes to once the run is cancelled. */
+const abandoned = (): FileReadError => new FileReadError('IMGPUSH_INTERRUPTED', 'not sent: the run was cancelled while the file\'s storage did not answer');
+
 /**
  * The file calls of a run (stat, open, fstat, read, close), made
  * synchronously while they are fast, as curl makes them: on a page-cached
@@ -65,11 +69,18 @@ export class FileAccess {
   #sync = true;
   #slowCalls = 0;
   readonly #checkStorage: StorageCheck;
+  readonly #cancel: AbortSignal | undefined;
   /** Folders whose storage was checked (see onLocalStorage). */
   readonly #checked = new Set<string>();
 
-  constructor(checkStorage: StorageCheck = statfs) {
+  /**
+   * `cancel`: once it aborts, calls still waiting in the thread pool (stuck
+   * on a dead mount) are given up, so that the run can end; a file they
+   * held is not sent (see abandoned).
+   */
+  constructor({ checkStorage = statfs, cancel }: { checkStorage?: StorageCheck; cancel?: AbortSignal } = {}) {
     this.#checkStorage = checkStorage;
+    this.#cancel = cancel;
   }
 
   /** Whether calls still go synchronously (false once storage proved slow). */
@@ -102,7 +113,7 @@ export class FileAccess {
   }
 
   stat(path: string): Stats | Promise<Stats> {
-    return this.#sync ? this.#timed(() => statSync(path)) : statAsync(path);
+    return this.#sync ? this.#timed(() => statSync(path)) : this.#unlessCancelled(statAsync(path));
   }
 
   /**
@@ -112,17 +123,17 @@ export class FileAccess {
    * are unaffected by the flag.
    */
   open(path: string): number | Promise<number> {
-    return this.#sync ? this.#timed(() => openSync(path, OPEN_FLAGS)) : openAsync(path, OPEN_FLAGS);
+    return this.#sync ? this.#timed(() => openSync(path, OPEN_FLAGS)) : this.#unlessCancelled(openAsync(path, OPEN_FLAGS), closeSync);
   }
 
   fstat(fd: number): Stats | Promise<Stats> {
-    return this.#sync ? this.#timed(() => fstatSync(fd)) : fstatAsync(fd);
+    return this.#sync ? this.#timed(() => fstatSync(fd)) : this.#unlessCancelled(fstatAsync(fd));
   }
 
   /** Reads into `into` at `offset`; the number of bytes read (0 at the end of the file). */
   read(fd: number, into: Buffer, offset: number, length: number, position: number): number | Promise<number> {
     if (this.#sync) return this.#timed(() => readSync(fd, into, offset, length, position));
-    return readAsync(fd, into, offset, length, position).then((result) => result.bytesRead);
+    return this.#unlessCancelled(readAsync(fd, into, offset, length, position).then((result) => result.bytesRead));
   }
 
   close(fd: number): void | Promise<void> {
@@ -138,6 +149,29 @@ export class FileAccess {
   /** The folder's next entry; null at its end. */
   readEntry(dir: Dir): Dirent | null | Promise<Dirent | null> {
     return this.#sync ? this.#timed(() => dir.readSync()) : dir.read();
+  }
+
+  /** An asynchronous call, or its being given up at a cancel; `late` takes what it brings after that (an fd to close). */
+  #unlessCancelled<T>(call: Promise<T>, late?: (value: T) => void): Promise<T> {
+    const cancel = this.#cancel;
+    if (cancel === undefined) return call;
+    return new Promise<T>((resolve, reject) => {
+      let given = cancel.aborted;
+      const giveUp = (): void => {
+        given = true;
+        reject(abandoned());
+      };
+      if (given) giveUp();
+      else cancel.addEventListener('abort', giveUp, { once: true });
+      call.then((value) => {
+        cancel.removeEventListener('abort', giveUp);
+        if (given) late?.(value);
+        else resolve(value);
+      }, (error: unknown) => {
+        cancel.removeEventListener('abort', giveUp);
+        reject(error);
+      });
+    });
   }
 
   /** Makes a synchronous call, and counts it if it was slow. */

@@ -82,7 +82,7 @@ class PushRun {
   readonly #onProgress: (progress: Readonly<Progress>) => void;
   readonly #control: RunControl;
   readonly #latency = new LatencyHistogram();
-  readonly #files = new FileAccess();
+  readonly #files: FileAccess;
   readonly #transport: Transport;
   readonly #pacer: Pacer;
   readonly #recorder: Recorder;
@@ -107,6 +107,7 @@ class PushRun {
     this.#hooks = hooks;
     this.#onProgress = hooks.onProgress ?? NO_CALLBACK;
     const control = this.#control = new RunControl(options.graceMs);
+    this.#files = new FileAccess({ cancel: control.cancelSignal });
     this.#recorder = new Recorder(options, logs, {
       progress: this.#progress, onResult: hooks.onResult, onWarning: hooks.onWarning, stop: (why) => control.stop(why), onLogError: (error) => this.#fail(error),
     });
@@ -144,7 +145,8 @@ class PushRun {
       while (this.#finished < this.#scheduled) await this.#roomInQueue();
     } finally {
       counting.abort();
-      await counted?.catch(NO_CALLBACK);
+      // Not awaited: a count stuck on a dead mount must not hold the run's end.
+      counted?.catch(NO_CALLBACK);
       unfollow();
       this.#ended = true;
       control.end();
