@@ -87,7 +87,7 @@ test('GET /v2, the model\'s metadata and its ready probe describe the one model,
   const metadata = json(await call(`${server.url}/v2`));
   assert.equal(metadata.name, 'imgpush');
   assert.match(metadata.version, /^\d+\.\d+\.\d+/);
-  assert.ok(metadata.extensions.includes('binary_tensor_data'));
+  assert.deepEqual(metadata.extensions, ['binary_tensor_data', 'classification']);
 
   for (const path of ['/v2/models/builtin:colors', '/v2/models/builtin%3Acolors', '/v2/models/builtin:colors/versions/1']) {
     const model = await call(`${server.url}${path}`);
@@ -119,16 +119,51 @@ test('JSON infer: red, green and blue as base64 come out as their colours, [3, k
   assert.ok(scores.data.every((score) => typeof score === 'number' && score >= 0 && score <= 1));
   assert.ok((scores.data[0] as number) >= (scores.data[1] as number), 'each row is ranked, best first');
 
-  // Shape [N, 1] with one list per image, and the count from an output's classification parameter.
+  // Shape [N, 1] with one list per image.
   const nested = jsonRequest({
     inputs: [{ name: 'image', shape: [3, 1], datatype: 'BYTES', data: images.map((image) => [image.toString('base64')]) }],
-    outputs: [{ name: 'label', parameters: { classification: 3 } }],
+    outputs: [{ name: 'label' }],
+    parameters: { top_k: 3 },
   });
   const only = decoded(await call(infer, nested));
   assert.deepEqual(only.outputs.map((tensor) => tensor.name), ['label'], 'only the output asked for');
   assert.deepEqual(output(only, 'label').shape, [3, 3]);
   assert.deepEqual(topLabels(only), NAMES);
   assert.equal(only.id, undefined, 'no id asked, none given');
+});
+
+/** Triton's classification strings, `<score>:<index>:<label>`, taken apart. */
+function classes(data: ReadonlyArray<unknown>): Array<{ score: number; index: number; label: string }> {
+  return data.map((element) => {
+    const match = /^(\d+\.\d{6}):(\d+):(.+)$/.exec(String(element));
+    assert.ok(match !== null, `${String(element)} reads as score:index:label`);
+    return { score: Number(match[1]), index: Number(match[2]), label: match[3]! };
+  });
+}
+
+test('an output with Triton\'s classification parameter is BYTES [N, count] of "score:index:label", best first, beside top_k\'s outputs, in JSON and binary', async () => {
+  const palette = ['red', 'green', 'blue', 'yellow', 'cyan', 'magenta', 'white', 'black', 'gray'];
+  const header = {
+    inputs: [{ name: 'image', shape: [3], datatype: 'BYTES', data: images.map((image) => image.toString('base64')) }],
+    parameters: { top_k: 2 },
+  };
+  for (const binary of [false, true]) {
+    const answer = decoded(await call(infer, jsonRequest({ ...header, outputs: [{ name: 'label', parameters: { classification: 4, binary_data: binary } }, { name: 'score', parameters: { binary_data: binary } }] })));
+    const label = answer.outputs.find((tensor) => tensor.name === 'label');
+    assert.equal(label?.datatype, 'BYTES');
+    assert.deepEqual(label?.shape, [3, 4], 'count columns, whatever top_k says');
+    assert.deepEqual(output(answer, 'score').shape, [3, 2], 'the other output keeps top_k');
+    const rows = classes(output(answer, 'label').data);
+    NAMES.forEach((name, i) => {
+      const row = rows.slice(i * 4, i * 4 + 4);
+      assert.equal(row[0]?.label, name, `image ${i} is ${name} (binary ${binary})`);
+      row.forEach((entry) => assert.equal(palette[entry.index], entry.label, 'the index is the label\'s place in the model\'s output'));
+      assert.ok(row.every((entry, j) => j === 0 || entry.score <= row[j - 1]!.score), 'sorted by score, best first');
+      assert.ok(Math.abs(row[0]!.score - (output(answer, 'score').data[i * 2] as number)) < 1e-5, 'the same score as the score output');
+    });
+  }
+  const capped = decoded(await call(infer, jsonRequest({ ...header, outputs: [{ name: 'score', parameters: { classification: 50 } }] })));
+  assert.deepEqual(output(capped, 'score').shape, [3, palette.length], 'a count over the classes gives every class, as Triton does');
 });
 
 test('binary-extension infer gives the same answer as JSON, whatever the Content-Type, and runs through the batcher like /v1/predict', async () => {
@@ -221,7 +256,7 @@ test('a bad request is a 400 whose message names the cause and the image; limits
     ['the wrong datatype', jsonRequest({ inputs: [{ name: 'image', shape: [1], datatype: 'FP32', data: [1] }] }), 400, /datatype "FP32": it takes BYTES/],
     ['another input name', jsonRequest({ inputs: [{ name: 'input0', shape: [1], datatype: 'BYTES', data: [''] }] }), 400, /unknown input "input0": this model's input is "image"/],
     ['an unknown output', jsonRequest({ inputs: [{ name: 'image', shape: [1], datatype: 'BYTES', data: [red.toString('base64')] }], outputs: [{ name: 'logits' }] }), 400, /unknown output "logits"/],
-    ['top_k and classification at odds', jsonRequest({ inputs: [{ name: 'image', shape: [1], datatype: 'BYTES', data: [red.toString('base64')] }], parameters: { top_k: 2 }, outputs: [{ name: 'label', parameters: { classification: 3 } }] }), 400, /ask for different counts \(2, 3\)/],
+    ['a classification count of 0', jsonRequest({ inputs: [{ name: 'image', shape: [1], datatype: 'BYTES', data: [red.toString('base64')] }], outputs: [{ name: 'label', parameters: { classification: 0 } }] }), 400, /output "label" classification must be a whole number of 1 or more \(got 0\)/],
     ['a JSON header that does not parse', { body: Buffer.from('{"inputs": ['), headers: { 'content-type': 'application/json' } }, 400, /the body does not parse as JSON/],
     ['a header length past the body', { body: Buffer.from('{}'), headers: { [HEADER_LENGTH]: '50' } }, 400, /Inference-Header-Content-Length is 50 but the whole body is 2 bytes/],
     ['more images than --max-files', base64(Array.from({ length: 5 }, () => red.toString('base64'))), 413, /5 images, over --max-files 4/],

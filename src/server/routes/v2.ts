@@ -8,7 +8,7 @@ import type { Model } from '../inference/model.js';
 import { allPredictions, DEFAULT_TOP_K, type Predictor } from '../inference/prediction.js';
 import { InferParser } from '../infer-parser.js';
 import type { BatcherOptions } from '../inference/batcher.js';
-import { encodeInferAnswer, inferBodyLimit, MODEL_VERSION, modelConfig, modelMetadata, modelNames, serverMetadata, type InferLimits } from '../inference-protocol.js';
+import { classesNeeded, encodeInferAnswer, inferBodyLimit, MODEL_VERSION, modelConfig, modelMetadata, modelNames, serverMetadata, type InferLimits } from '../inference-protocol.js';
 import { assertReady, isReady, type AppState } from '../state.js';
 
 export interface V2RoutesOptions {
@@ -72,9 +72,9 @@ export const v2Routes: FastifyPluginAsync<V2RoutesOptions> = async (v2, { state,
       assertReady(state);
       assertNamed(state.model, request.params);
       const call = await parser.parse(Buffer.isBuffer(request.body) ? request.body : Buffer.alloc(0), request.headers[HEADER_LENGTH]);
-      const k = call.topK ?? DEFAULT_TOP_K;
+      const k = classesNeeded(call, DEFAULT_TOP_K);
       const predictions = await allPredictions(call.images.map((bytes, i) => predictor.predict({ name: `input image ${i}`, bytes }, k)));
-      const answer = encodeInferAnswer(call, state.model.name, predictions.map((prediction) => prediction.top));
+      const answer = encodeInferAnswer(call, state.model.name, predictions.map((prediction) => prediction.top), DEFAULT_TOP_K);
       if ('json' in answer) return answer.json;
       void reply.header('content-type', 'application/octet-stream').header(HEADER_LENGTH, String(answer.headerLength));
       return reply.send(answer.body);
