@@ -73,12 +73,6 @@ export function modelMetadata(name: string): object {
   };
 }
 
-/** The names a v2 path may call a model by: its own (`builtin:colors`, `mine.onnx`) and the short one (`colors`, `mine`). */
-export function modelNames(name: string): readonly string[] {
-  const short = name.startsWith('builtin:') ? name.slice('builtin:'.length) : name.replace(/\.onnx$/i, '');
-  return short === name ? [name] : [name, short];
-}
-
 /** GET /v2/models/{name}/config, in the manner of Triton's model configuration. */
 export function modelConfig(name: string, batching: { readonly maxBatch: number; readonly delayMs: number }): object {
   return {

@@ -79,7 +79,7 @@ before(async () => {
   server = await serve({ model: 'builtin:colors', device: 'cpu', host: '127.0.0.1', port: 0, maxFileSize: MAX_FILE_SIZE, maxFiles: 4, batching, cacheSize: 0 }, () => {});
   await server.ready;
   images = await Promise.all(Object.values(COLORS).map((rgb) => plain(rgb)));
-  infer = `${server.url}/v2/models/builtin:colors/infer`;
+  infer = `${server.url}/v2/models/colors/infer`;
 });
 after(() => server.close());
 
@@ -89,17 +89,17 @@ test('GET /v2, the model\'s metadata and its ready probe describe the one model,
   assert.match(metadata.version, /^\d+\.\d+\.\d+/);
   assert.deepEqual(metadata.extensions, ['binary_tensor_data', 'classification']);
 
-  for (const path of ['/v2/models/builtin:colors', '/v2/models/builtin%3Acolors', '/v2/models/builtin:colors/versions/1']) {
+  for (const path of ['/v2/models/colors', '/v2/models/builtin:colors', '/v2/models/builtin%3Acolors', '/v2/models/colors/versions/1']) {
     const model = await call(`${server.url}${path}`);
     assert.equal(model.status, 200, path);
     assert.deepEqual(json(model), {
-      name: 'builtin:colors', versions: ['1'], platform: 'onnxruntime_onnx',
+      name: 'colors', versions: ['1'], platform: 'onnxruntime_onnx',
       inputs: [{ name: 'image', datatype: 'BYTES', shape: [-1] }],
       outputs: [{ name: 'label', datatype: 'BYTES', shape: [-1, -1] }, { name: 'score', datatype: 'FP32', shape: [-1, -1] }],
     });
     const ready = await call(`${server.url}${path}/ready`);
     assert.equal(ready.status, 200, `${path}/ready`);
-    assert.deepEqual(json(ready), { name: 'builtin:colors', ready: true });
+    assert.deepEqual(json(ready), { name: 'colors', ready: true });
   }
 });
 
@@ -108,7 +108,7 @@ test('JSON infer: red, green and blue as base64 come out as their colours, [3, k
   const answer = await call(infer, { body, headers });
   assert.match(String(answer.headers['content-type']), /^application\/json/);
   const response = decoded(answer);
-  assert.equal(response.model_name, 'builtin:colors');
+  assert.equal(response.model_name, 'colors', 'the short name, the one a tritonclient user guesses');
   assert.equal(response.model_version, '1');
   assert.equal(response.id, 'request-7');
   assert.deepEqual(topLabels(response), NAMES);
@@ -206,16 +206,15 @@ test('binary outputs, asked for in the request or per output, come back in the b
   assert.deepEqual(output(parts, 'label').data, output(reference, 'label').data);
 });
 
-test('the model answers to its short name too (colors), and GET /v2/models/{name}/config gives its configuration', async () => {
-  const short = await call(`${server.url}/v2/models/colors`);
-  assert.equal(short.status, 200);
-  assert.equal(json(short).name, 'builtin:colors');
-  assert.deepEqual(topLabels(decoded(await call(`${server.url}/v2/models/colors/infer`, encodeImageRequest([images[2]!])))), ['blue']);
+test('the model answers to --model\'s spelling too (builtin:colors), by its own name, and GET /v2/models/{name}/config gives its configuration', async () => {
+  const alias = decoded(await call(`${server.url}/v2/models/builtin:colors/infer`, encodeImageRequest([images[2]!])));
+  assert.deepEqual(topLabels(alias), ['blue']);
+  assert.equal(alias.model_name, 'colors');
   for (const path of ['/v2/models/colors/config', '/v2/models/builtin:colors/config', '/v2/models/colors/versions/1/config']) {
     const config = await call(`${server.url}${path}`);
     assert.equal(config.status, 200, path);
     assert.deepEqual(json(config), {
-      name: 'builtin:colors', platform: 'onnxruntime_onnx', max_batch_size: batching.maxBatch,
+      name: 'colors', platform: 'onnxruntime_onnx', max_batch_size: batching.maxBatch,
       input: [{ name: 'image', data_type: 'TYPE_STRING', dims: [1] }],
       output: [{ name: 'label', data_type: 'TYPE_STRING', dims: [-1] }, { name: 'score', data_type: 'TYPE_FP32', dims: [-1] }],
       dynamic_batching: { max_queue_delay_microseconds: batching.delayMs * 1000 },
@@ -232,7 +231,7 @@ test('an unknown model or version is a 404 in the protocol\'s error form', async
     assert.equal(typeof json(answer).error, 'string', path);
   }
   const named = json(await call(`${server.url}/v2/models/resnet50`));
-  assert.match(named.error, /no model "resnet50" here: this server serves "builtin:colors"/);
+  assert.match(named.error, /no model "resnet50" here: this server serves "colors"/);
   assert.equal(named.code, 'IMGPUSH_NO_SUCH_MODEL');
   assert.match(json(await call(`${server.url}/v2/elsewhere`)).error, /no route GET \/v2\/elsewhere/);
 });

@@ -127,7 +127,7 @@ test('jobs that cannot finish within the grace are reported failed to their call
 
 test('imgpush serve exits 1 within --shutdown-timeout of SIGTERM when a client drips its body, saying what it cut', { timeout: 20_000 }, async () => {
   const cli = startCli(['serve', '--port', '0', '--drain-delay', '0', '--shutdown-timeout', '300ms', '--log-level', 'silent']);
-  const [, url] = await cli.waitFor(/ready: builtin:colors on \w+ at (http:\/\/[^/\s]+) — push images to \1\/v1\/predict/);
+  const [, url] = await cli.waitFor(/ready: colors on \w+ at (http:\/\/[^/\s]+) — push images to \1\/v1\/predict/);
   const socket = drip(url!, 1000);
   try {
     await until(url!, 'imgpush_body_bytes_in_flight', 1000);
