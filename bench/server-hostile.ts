@@ -82,11 +82,18 @@ function percentile(sorted: readonly number[], p: number): number {
   return sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))] ?? NaN;
 }
 
-async function post(url: string, body: Buffer | string, headers: Record<string, string>, dispatcher?: Agent): Promise<{ status: number; retryAfter: unknown; ms: number }> {
+async function post(url: string, body: Buffer | string, headers: Record<string, string>, dispatcher?: Agent): Promise<{ status: number; retryAfter: unknown; ms: number; serverMs: number }> {
   const started = performance.now();
   const answer = await request(url, { method: 'POST', body, headers, dispatcher });
   await answer.body.dump();
-  return { status: answer.statusCode, retryAfter: answer.headers['retry-after'], ms: performance.now() - started };
+  const serverMs = Number(/dur=([\d.]+)/.exec(String(answer.headers['server-timing']))?.[1]);
+  return { status: answer.statusCode, retryAfter: answer.headers['retry-after'], ms: performance.now() - started, serverMs };
+}
+
+/** A Prometheus sample's value from the server's /metrics. */
+async function metric(url: string, name: string): Promise<number> {
+  const text = await (await request(`${url}/metrics`)).body.text();
+  return Number(text.split('\n').find((line) => line.startsWith(`${name} `))?.slice(name.length + 1));
 }
 
 async function bombs(): Promise<void> {
@@ -179,10 +186,17 @@ async function inFlight(): Promise<void> {
   const started = performance.now();
   const answers = await Promise.all(images.map((image) => post(`${server.url}/v1/predict`, image, { 'content-type': 'image/png' }, fresh)));
   const wall = performance.now() - started;
-  const ok = answers.filter((a) => a.status === 200).map((a) => a.ms).sort((a, b) => a - b);
+  const accepted = answers.filter((a) => a.status === 200);
+  const ok = accepted.map((a) => a.ms).sort((a, b) => a - b);
+  // The server's own time (Server-Timing): what admission bounds, apart from the connection burst's cost to the client.
+  const inServer = accepted.map((a) => a.serverMs).sort((a, b) => a - b);
   const refused = answers.filter((a) => a.status === 429);
-  console.log(`800 images in flight (one per request, 800 connections)${args.length === 0 ? '' : ` ${args.join(' ')}`}: ${ok.length} answered 200 (p50 ${percentile(ok, 50).toFixed(0)} ms, p99 ${percentile(ok, 99).toFixed(0)} ms), `
-    + `${refused.length} 429 (${refused.filter((a) => a.retryAfter !== undefined).length} with Retry-After; p99 ${percentile(refused.map((a) => a.ms).sort((a, b) => a - b), 99).toFixed(0)} ms), others ${answers.length - ok.length - refused.length}; ${wall.toFixed(0)} ms in all`);
+  const batchMs = 1000 * await metric(server.url, 'imgpush_inference_seconds_sum') / await metric(server.url, 'imgpush_inference_seconds_count');
+  const meanBatch = await metric(server.url, 'imgpush_batch_size_sum') / await metric(server.url, 'imgpush_batch_size_count');
+  console.log(`800 images in flight (one per request, 800 connections)${args.length === 0 ? '' : ` ${args.join(' ')}`}: ${ok.length} answered 200 (p50 ${percentile(ok, 50).toFixed(0)} ms, p99 ${percentile(ok, 99).toFixed(0)} ms; `
+    + `in the server p50 ${percentile(inServer, 50).toFixed(0)} ms, p99 ${percentile(inServer, 99).toFixed(0)} ms), `
+    + `${refused.length} 429 (${refused.filter((a) => a.retryAfter !== undefined).length} with Retry-After; p99 ${percentile(refused.map((a) => a.ms).sort((a, b) => a - b), 99).toFixed(0)} ms), others ${answers.length - ok.length - refused.length}; ${wall.toFixed(0)} ms in all; `
+    + `a batch ran ${batchMs.toFixed(1)} ms on average (mean size ${meanBatch.toFixed(1)})`);
   await fresh.close();
   await server.stop();
 }

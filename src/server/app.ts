@@ -124,7 +124,7 @@ export function buildApp(options: AppOptions, state: AppState, inFlight = new In
   inFlight.jobs = new JobRunner(jobs, inFlight.log, options.callbackSecret);
   const uploadLimits = { maxBodySize };
   void app.register(healthRoutes, { state });
-  void app.register(metricsRoutes, { state, admission });
+  void app.register(metricsRoutes, { state, admission, decoder });
   void app.register(predictRoutes, { state, predictor, uploadLimits, batching: options.batching });
   void app.register(jobRoutes, { state, predictor, uploadLimits, jobs, runner: inFlight.jobs, allowCallbackHosts: options.allowCallbackHosts ?? [] });
   void app.register(v2Routes, { prefix: '/v2', state, predictor, limits: { maxFiles: options.maxFiles, maxFileSize: options.maxFileSize, maxBodySize }, batching: options.batching });

@@ -13,8 +13,11 @@ export const SERVER_DEFAULTS = {
   maxBatch: 16,
   /** …or once the oldest has waited this long. */
   batchDelayMs: 2,
-  /** Images accepted and not yet answered, decoded or not: beyond, 429 with Retry-After. */
-  queueLimit: 256,
+  /**
+   * Images accepted and not yet answered, decoded or not: beyond, 429 with Retry-After. Four batches of the
+   * default --max-batch: enough to keep batches full, and what waits here waits a few batch times, not seconds.
+   */
+  queueLimit: 64,
   batchConcurrency: 1,
   maxFileSize: 25 * 1024 ** 2,
   maxFiles: 64,

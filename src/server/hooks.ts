@@ -70,8 +70,15 @@ export function addBodyAdmission(app: FastifyInstance, admission: Admission, max
   });
 }
 
-/** Every answer counted by route and status. */
+/**
+ * Every answer counted by route and status, and timed in a Server-Timing
+ * header (the server's own time, from the request's arrival to its answer:
+ * a client under a burst of connections can tell it from its own wait).
+ */
 export function addRequestMetrics(app: FastifyInstance, metrics: ServerMetrics): void {
+  app.addHook('onSend', async (_request, reply) => {
+    void reply.header('server-timing', `total;dur=${reply.elapsedTime.toFixed(1)}`);
+  });
   app.addHook('onResponse', async (request, reply) => {
     const route = request.routeOptions.url ?? 'unmatched';
     metrics.requests.inc({ route, status: String(reply.statusCode) });

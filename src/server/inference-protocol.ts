@@ -35,10 +35,24 @@ export interface InferLimits {
 export interface InferCall {
   readonly id: string | undefined;
   readonly images: readonly Buffer[];
-  /** From parameters.top_k or an output's classification; undefined: the server's default. */
+  /** Columns of `label` and `score`, from parameters.top_k; undefined: the server's default. */
   readonly topK: number | undefined;
   /** The outputs to answer with, in order, each as JSON data or binary tensor data. */
-  readonly outputs: ReadonlyArray<{ readonly name: OutputName; readonly binary: boolean }>;
+  readonly outputs: readonly RequestedOutput[];
+}
+
+interface RequestedOutput {
+  readonly name: OutputName;
+  readonly binary: boolean;
+  /** Triton's classification parameter: this output comes as `score:index:label` strings, this many per image. */
+  readonly classification: number | undefined;
+}
+
+/** One ranked class of one image: its label, its score and its index in the model's output. */
+export interface RankedClass {
+  readonly label: string;
+  readonly score: number;
+  readonly index: number;
 }
 
 /** The largest infer body: --max-files images of --max-file-size in base64 (the larger of the two forms) and their JSON, within --max-body-size. */
@@ -57,12 +71,6 @@ export function modelMetadata(name: string): object {
     inputs: [{ name: INPUT_NAME, datatype: 'BYTES', shape: [-1] }],
     outputs: [{ name: 'label', datatype: 'BYTES', shape: [-1, -1] }, { name: 'score', datatype: 'FP32', shape: [-1, -1] }],
   };
-}
-
-/** The names a v2 path may call a model by: its own (`builtin:colors`, `mine.onnx`) and the short one (`colors`, `mine`). */
-export function modelNames(name: string): readonly string[] {
-  const short = name.startsWith('builtin:') ? name.slice('builtin:'.length) : name.replace(/\.onnx$/i, '');
-  return short === name ? [name] : [name, short];
 }
 
 /** GET /v2/models/{name}/config, in the manner of Triton's model configuration. */
@@ -88,7 +96,7 @@ function packageVersion(): string {
 
 /** GET /v2 (read once: it reads package.json). */
 export function serverMetadata(): object {
-  return { name: 'imgpush', version: packageVersion(), extensions: ['binary_tensor_data'] };
+  return { name: 'imgpush', version: packageVersion(), extensions: ['binary_tensor_data', 'classification'] };
 }
 
 function fail(message: string): never {
@@ -195,26 +203,26 @@ function isOutputName(name: string): name is OutputName {
   return (OUTPUT_NAMES as readonly string[]).includes(name);
 }
 
-/** The outputs asked for (all, when the request names none), and the counts their classification parameters ask. */
-function requestedOutputs(outputs: unknown, binaryByDefault: boolean): { outputs: InferCall['outputs']; counts: number[] } {
+/** The outputs asked for (all, when the request names none), each with its classification count if it asks one. */
+function requestedOutputs(outputs: unknown, binaryByDefault: boolean): RequestedOutput[] {
   if (outputs === undefined || (Array.isArray(outputs) && outputs.length === 0)) {
-    return { outputs: OUTPUT_NAMES.map((name) => ({ name, binary: binaryByDefault })), counts: [] };
+    return OUTPUT_NAMES.map((name) => ({ name, binary: binaryByDefault, classification: undefined }));
   }
   if (!Array.isArray(outputs)) fail('"outputs" must be a list');
-  const counts: number[] = [];
   const seen = new Set<string>();
-  const asked = (outputs as unknown[]).map((output, i) => {
+  return (outputs as unknown[]).map((output, i) => {
     if (!isRecord(output) || typeof output.name !== 'string') fail(`output ${i} must be an object with a name`);
     const { name } = output;
     if (!isOutputName(name)) fail(`unknown output ${preview(name)}: this model's outputs are "label" and "score"`);
     if (seen.has(name)) fail(`output "${name}" is asked for twice`);
     seen.add(name);
     const parameters = optionalRecord(output.parameters, `output "${name}" parameters`);
-    const count = optionalCount(parameters.classification, `output "${name}" classification`);
-    if (count !== undefined) counts.push(count);
-    return { name, binary: optionalBoolean(parameters.binary_data, `output "${name}" binary_data`) ?? binaryByDefault };
+    return {
+      name,
+      binary: optionalBoolean(parameters.binary_data, `output "${name}" binary_data`) ?? binaryByDefault,
+      classification: optionalCount(parameters.classification, `output "${name}" classification`),
+    };
   });
-  return { outputs: asked, counts };
 }
 
 /**
@@ -230,31 +238,55 @@ export function parseInferRequest(body: unknown, headerLength: string | string[]
   const images = requestImages(header.inputs, binary, limits);
   const parameters = optionalRecord(header.parameters, '"parameters"');
   const topK = optionalCount(parameters.top_k, 'parameters.top_k');
-  const { outputs, counts } = requestedOutputs(header.outputs, optionalBoolean(parameters.binary_data_output, 'parameters.binary_data_output') ?? false);
-  const asked = [...new Set(topK === undefined ? counts : [topK, ...counts])];
-  if (asked.length > 1) fail(`parameters.top_k and the outputs' classification ask for different counts (${asked.join(', ')})`);
-  return { id: header.id, images, topK: asked[0], outputs };
+  const outputs = requestedOutputs(header.outputs, optionalBoolean(parameters.binary_data_output, 'parameters.binary_data_output') ?? false);
+  return { id: header.id, images, topK, outputs };
+}
+
+/** How many ranked classes per image the answer to `call` needs: the most any of its outputs shows. */
+export function classesNeeded(call: InferCall, defaultTopK: number): number {
+  return Math.max(call.topK ?? defaultTopK, ...call.outputs.map((output) => output.classification ?? 0));
+}
+
+/** Triton's classification string: the score as C++'s std::to_string prints a float (six decimals), the class's index, its label. */
+function classificationString(entry: RankedClass): string {
+  return `${entry.score.toFixed(6)}:${entry.index}:${entry.label}`;
+}
+
+type OutputValues = { readonly datatype: 'BYTES'; readonly values: string[] } | { readonly datatype: 'FP32'; readonly values: number[] };
+
+/** One output's values, row after row, and its datatype and shape. */
+function outputColumns(output: RequestedOutput, top: ReadonlyArray<readonly RankedClass[]>, k: number): OutputValues & { shape: number[] } {
+  const columns = Math.min(output.classification ?? k, top[0]?.length ?? 0);
+  const rows = top.map((row) => row.slice(0, columns));
+  const shape = [top.length, columns];
+  if (output.classification !== undefined) return { datatype: 'BYTES', shape, values: rows.flatMap((row) => row.map(classificationString)) };
+  if (output.name === 'label') return { datatype: 'BYTES', shape, values: rows.flatMap((row) => row.map((entry) => entry.label)) };
+  return { datatype: 'FP32', shape, values: rows.flatMap((row) => row.map((entry) => entry.score)) };
 }
 
 /**
- * The answer to `call`, given each image's ranked labels (all rows of one
- * length k): label BYTES [N, k] and score FP32 [N, k], as JSON unless an
- * output was asked for as binary, then in the binary extension.
+ * The answer to `call`, given each image's ranked classes (all rows of one
+ * length, at least `classesNeeded`): label BYTES [N, k] and score FP32
+ * [N, k] with k from top_k (`defaultTopK` when it names none); an output
+ * with a classification parameter is BYTES [N, count] of Triton's
+ * `score:index:label` strings instead. JSON unless an output was asked
+ * for as binary, then in the binary extension.
  */
 export function encodeInferAnswer(
   call: InferCall,
   modelName: string,
-  top: ReadonlyArray<ReadonlyArray<{ readonly label: string; readonly score: number }>>,
+  top: ReadonlyArray<readonly RankedClass[]>,
+  defaultTopK: number,
 ): { json: InferenceResponse } | { body: Buffer; headerLength: number } {
-  const shape = [top.length, top[0]?.length ?? 0];
-  const columns = { label: top.flatMap((row) => row.map((entry) => entry.label)), score: top.flatMap((row) => row.map((entry) => entry.score)) };
+  const k = call.topK ?? defaultTopK;
   const binary: Buffer[] = [];
-  const outputs = call.outputs.map(({ name, binary: asBinary }): ResponseTensor => {
-    const datatype = name === 'label' ? 'BYTES' : 'FP32';
-    if (!asBinary) return { name, datatype, shape, data: columns[name] };
-    const bytes = name === 'label' ? encodeBytesTensor(columns.label) : encodeFp32Tensor(columns.score);
+  const outputs = call.outputs.map((output): ResponseTensor => {
+    const tensor = outputColumns(output, top, k);
+    const { datatype, shape } = tensor;
+    if (!output.binary) return { name: output.name, datatype, shape, data: tensor.values };
+    const bytes = tensor.datatype === 'BYTES' ? encodeBytesTensor(tensor.values) : encodeFp32Tensor(tensor.values);
     binary.push(bytes);
-    return { name, datatype, shape, parameters: { binary_data_size: bytes.length } };
+    return { name: output.name, datatype, shape, parameters: { binary_data_size: bytes.length } };
   });
   const answer: InferenceResponse = { model_name: modelName, model_version: MODEL_VERSION, ...(call.id === undefined ? {} : { id: call.id }), outputs };
   return binary.length === 0 ? { json: answer } : joinBinaryBody(answer, binary);

@@ -15,6 +15,8 @@ export class ServerMetrics {
   readonly inferenceSeconds = new Histogram({ name: 'imgpush_inference_seconds', help: 'Time to run one batch', buckets: SECONDS, registers: [this.registry] });
   readonly batchSize = new Histogram({ name: 'imgpush_batch_size', help: 'Images per batch', buckets: [1, 2, 4, 8, 16, 32, 64, 128], registers: [this.registry] });
   readonly queueDepth = new Gauge({ name: 'imgpush_queue_depth', help: 'Images accepted and not yet answered, decoded or not', registers: [this.registry] });
+  readonly decodesRunning = new Gauge({ name: 'imgpush_decodes_running', help: 'Images being decoded now (at most --max-decodes)', registers: [this.registry] });
+  readonly decodesWaiting = new Gauge({ name: 'imgpush_decodes_waiting', help: 'Images waiting for a decode slot (--max-decodes)', registers: [this.registry] });
   readonly bodyBytesInFlight = new Gauge({ name: 'imgpush_body_bytes_in_flight', help: 'Bytes of request bodies being read or held, by Content-Length', registers: [this.registry] });
   readonly cache = new Counter({ name: 'imgpush_cache_lookups_total', help: 'Result cache lookups by result', labelNames: ['result'], registers: [this.registry] });
   readonly modelInfo = new Gauge({ name: 'imgpush_model_info', help: 'The model served (always 1)', labelNames: ['name', 'device'], registers: [this.registry] });

@@ -7,6 +7,8 @@ import type { AppState } from './state.js';
 export class InFlight {
   requests = 0;
   jobs: JobRunner | undefined;
+  /** Set when a shutdown begins: answers from then on close their connection. */
+  closing = false;
   readonly log: (line: string) => void;
 
   constructor(log: (line: string) => void = () => {}) {
@@ -20,6 +22,11 @@ export class InFlight {
       reply.raw.once('close', () => {
         this.requests--;
       });
+    });
+    // A keep-alive connection whose request ends after the listener closed would stay open, idle, until its
+    // --keep-alive-timeout (65 s), and the server's close waits for it: let the answer close it.
+    app.addHook('onSend', async (_request, reply) => {
+      if (this.closing) void reply.header('connection', 'close');
     });
   }
 }
@@ -55,6 +62,7 @@ function whenAborted(signal: AbortSignal): Promise<void> {
  */
 export async function shutDown(app: FastifyInstance, state: AppState, inFlight: InFlight, limits: ShutdownLimits): Promise<ShutdownReport> {
   state.shuttingDown = true;
+  inFlight.closing = true;
   const deadline = AbortSignal.timeout(limits.shutdownTimeoutMs);
   await delay(Math.min(limits.drainDelayMs, limits.shutdownTimeoutMs), undefined, { signal: deadline }).catch(() => {});
   const closed = app.close();
@@ -64,10 +72,9 @@ export async function shutDown(app: FastifyInstance, state: AppState, inFlight: 
   ]);
   // Once the server has closed every connection, nothing is left to cut, whatever the count of answers still says.
   const requestsCut = allClosed ? 0 : inFlight.requests;
-  if (requestsCut > 0) {
-    inFlight.log(`${requestsCut} request(s) still unanswered at --shutdown-timeout ${limits.shutdownTimeoutMs} ms: their connections are cut`);
-    app.server.closeAllConnections();
-  }
+  if (requestsCut > 0) inFlight.log(`${requestsCut} request(s) still unanswered at --shutdown-timeout ${limits.shutdownTimeoutMs} ms: their connections are cut`);
+  // Idle ones too: nothing may hold the process past the deadline.
+  if (!allClosed) app.server.closeAllConnections();
   await closed;
   return { requestsCut, jobsLost };
 }

@@ -99,7 +99,7 @@ test('--rate-limit answers 429 with Retry-After past N requests a second from on
 test('with --token, a wrong token is 401 and appears in no log line; each log line is JSON with a request id', { timeout: 20_000 }, async () => {
   const cli = startCli(['serve', '--port', '0', '--drain-delay', '0', '--token', 'right-token', '--log-level', 'info']);
   try {
-    const [, url] = await cli.waitFor(/ready: builtin:colors on \w+ at (http:\/\/[^/\s]+) — push images to \1\/v1\/predict/);
+    const [, url] = await cli.waitFor(/ready: colors on \w+ at (http:\/\/[^/\s]+) — push images to \1\/v1\/predict/);
     const answer = await request(`${url}/v1/predict`, { method: 'POST', body: red, headers: { 'content-type': 'image/png', authorization: 'Bearer wrong-token-value' } });
     assert.equal(answer.statusCode, 401);
     await answer.body.dump();

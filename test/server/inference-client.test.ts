@@ -38,7 +38,7 @@ for (const filesPerRequest of [1, 4]) {
     const results = await readJsonl<Inferred>(logs.out);
     for (const result of results.filter((line) => line.ok)) {
       assert.equal(result.url, `${server.url}/v2/models/builtin%3Acolors/infer`);
-      assert.equal(result.response.model_name, 'builtin:colors');
+      assert.equal(result.response.model_name, 'colors');
       const label = result.response.outputs.find((output) => output.name === 'label');
       assert.equal(label?.data[0], result.rel.replace('.png', ''), `${result.rel}: ${JSON.stringify(label)}`);
       assert.equal(label?.shape.length, 1, 'a file\'s row of the [N, k] output');

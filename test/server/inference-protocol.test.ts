@@ -79,7 +79,7 @@ before(async () => {
   server = await serve({ model: 'builtin:colors', device: 'cpu', host: '127.0.0.1', port: 0, maxFileSize: MAX_FILE_SIZE, maxFiles: 4, batching, cacheSize: 0 }, () => {});
   await server.ready;
   images = await Promise.all(Object.values(COLORS).map((rgb) => plain(rgb)));
-  infer = `${server.url}/v2/models/builtin:colors/infer`;
+  infer = `${server.url}/v2/models/colors/infer`;
 });
 after(() => server.close());
 
@@ -87,19 +87,19 @@ test('GET /v2, the model\'s metadata and its ready probe describe the one model,
   const metadata = json(await call(`${server.url}/v2`));
   assert.equal(metadata.name, 'imgpush');
   assert.match(metadata.version, /^\d+\.\d+\.\d+/);
-  assert.ok(metadata.extensions.includes('binary_tensor_data'));
+  assert.deepEqual(metadata.extensions, ['binary_tensor_data', 'classification']);
 
-  for (const path of ['/v2/models/builtin:colors', '/v2/models/builtin%3Acolors', '/v2/models/builtin:colors/versions/1']) {
+  for (const path of ['/v2/models/colors', '/v2/models/builtin:colors', '/v2/models/builtin%3Acolors', '/v2/models/colors/versions/1']) {
     const model = await call(`${server.url}${path}`);
     assert.equal(model.status, 200, path);
     assert.deepEqual(json(model), {
-      name: 'builtin:colors', versions: ['1'], platform: 'onnxruntime_onnx',
+      name: 'colors', versions: ['1'], platform: 'onnxruntime_onnx',
       inputs: [{ name: 'image', datatype: 'BYTES', shape: [-1] }],
       outputs: [{ name: 'label', datatype: 'BYTES', shape: [-1, -1] }, { name: 'score', datatype: 'FP32', shape: [-1, -1] }],
     });
     const ready = await call(`${server.url}${path}/ready`);
     assert.equal(ready.status, 200, `${path}/ready`);
-    assert.deepEqual(json(ready), { name: 'builtin:colors', ready: true });
+    assert.deepEqual(json(ready), { name: 'colors', ready: true });
   }
 });
 
@@ -108,7 +108,7 @@ test('JSON infer: red, green and blue as base64 come out as their colours, [3, k
   const answer = await call(infer, { body, headers });
   assert.match(String(answer.headers['content-type']), /^application\/json/);
   const response = decoded(answer);
-  assert.equal(response.model_name, 'builtin:colors');
+  assert.equal(response.model_name, 'colors', 'the short name, the one a tritonclient user guesses');
   assert.equal(response.model_version, '1');
   assert.equal(response.id, 'request-7');
   assert.deepEqual(topLabels(response), NAMES);
@@ -119,16 +119,51 @@ test('JSON infer: red, green and blue as base64 come out as their colours, [3, k
   assert.ok(scores.data.every((score) => typeof score === 'number' && score >= 0 && score <= 1));
   assert.ok((scores.data[0] as number) >= (scores.data[1] as number), 'each row is ranked, best first');
 
-  // Shape [N, 1] with one list per image, and the count from an output's classification parameter.
+  // Shape [N, 1] with one list per image.
   const nested = jsonRequest({
     inputs: [{ name: 'image', shape: [3, 1], datatype: 'BYTES', data: images.map((image) => [image.toString('base64')]) }],
-    outputs: [{ name: 'label', parameters: { classification: 3 } }],
+    outputs: [{ name: 'label' }],
+    parameters: { top_k: 3 },
   });
   const only = decoded(await call(infer, nested));
   assert.deepEqual(only.outputs.map((tensor) => tensor.name), ['label'], 'only the output asked for');
   assert.deepEqual(output(only, 'label').shape, [3, 3]);
   assert.deepEqual(topLabels(only), NAMES);
   assert.equal(only.id, undefined, 'no id asked, none given');
+});
+
+/** Triton's classification strings, `<score>:<index>:<label>`, taken apart. */
+function classes(data: ReadonlyArray<unknown>): Array<{ score: number; index: number; label: string }> {
+  return data.map((element) => {
+    const match = /^(\d+\.\d{6}):(\d+):(.+)$/.exec(String(element));
+    assert.ok(match !== null, `${String(element)} reads as score:index:label`);
+    return { score: Number(match[1]), index: Number(match[2]), label: match[3]! };
+  });
+}
+
+test('an output with Triton\'s classification parameter is BYTES [N, count] of "score:index:label", best first, beside top_k\'s outputs, in JSON and binary', async () => {
+  const palette = ['red', 'green', 'blue', 'yellow', 'cyan', 'magenta', 'white', 'black', 'gray'];
+  const header = {
+    inputs: [{ name: 'image', shape: [3], datatype: 'BYTES', data: images.map((image) => image.toString('base64')) }],
+    parameters: { top_k: 2 },
+  };
+  for (const binary of [false, true]) {
+    const answer = decoded(await call(infer, jsonRequest({ ...header, outputs: [{ name: 'label', parameters: { classification: 4, binary_data: binary } }, { name: 'score', parameters: { binary_data: binary } }] })));
+    const label = answer.outputs.find((tensor) => tensor.name === 'label');
+    assert.equal(label?.datatype, 'BYTES');
+    assert.deepEqual(label?.shape, [3, 4], 'count columns, whatever top_k says');
+    assert.deepEqual(output(answer, 'score').shape, [3, 2], 'the other output keeps top_k');
+    const rows = classes(output(answer, 'label').data);
+    NAMES.forEach((name, i) => {
+      const row = rows.slice(i * 4, i * 4 + 4);
+      assert.equal(row[0]?.label, name, `image ${i} is ${name} (binary ${binary})`);
+      row.forEach((entry) => assert.equal(palette[entry.index], entry.label, 'the index is the label\'s place in the model\'s output'));
+      assert.ok(row.every((entry, j) => j === 0 || entry.score <= row[j - 1]!.score), 'sorted by score, best first');
+      assert.ok(Math.abs(row[0]!.score - (output(answer, 'score').data[i * 2] as number)) < 1e-5, 'the same score as the score output');
+    });
+  }
+  const capped = decoded(await call(infer, jsonRequest({ ...header, outputs: [{ name: 'score', parameters: { classification: 50 } }] })));
+  assert.deepEqual(output(capped, 'score').shape, [3, palette.length], 'a count over the classes gives every class, as Triton does');
 });
 
 test('binary-extension infer gives the same answer as JSON, whatever the Content-Type, and runs through the batcher like /v1/predict', async () => {
@@ -171,16 +206,15 @@ test('binary outputs, asked for in the request or per output, come back in the b
   assert.deepEqual(output(parts, 'label').data, output(reference, 'label').data);
 });
 
-test('the model answers to its short name too (colors), and GET /v2/models/{name}/config gives its configuration', async () => {
-  const short = await call(`${server.url}/v2/models/colors`);
-  assert.equal(short.status, 200);
-  assert.equal(json(short).name, 'builtin:colors');
-  assert.deepEqual(topLabels(decoded(await call(`${server.url}/v2/models/colors/infer`, encodeImageRequest([images[2]!])))), ['blue']);
+test('the model answers to --model\'s spelling too (builtin:colors), by its own name, and GET /v2/models/{name}/config gives its configuration', async () => {
+  const alias = decoded(await call(`${server.url}/v2/models/builtin:colors/infer`, encodeImageRequest([images[2]!])));
+  assert.deepEqual(topLabels(alias), ['blue']);
+  assert.equal(alias.model_name, 'colors');
   for (const path of ['/v2/models/colors/config', '/v2/models/builtin:colors/config', '/v2/models/colors/versions/1/config']) {
     const config = await call(`${server.url}${path}`);
     assert.equal(config.status, 200, path);
     assert.deepEqual(json(config), {
-      name: 'builtin:colors', platform: 'onnxruntime_onnx', max_batch_size: batching.maxBatch,
+      name: 'colors', platform: 'onnxruntime_onnx', max_batch_size: batching.maxBatch,
       input: [{ name: 'image', data_type: 'TYPE_STRING', dims: [1] }],
       output: [{ name: 'label', data_type: 'TYPE_STRING', dims: [-1] }, { name: 'score', data_type: 'TYPE_FP32', dims: [-1] }],
       dynamic_batching: { max_queue_delay_microseconds: batching.delayMs * 1000 },
@@ -197,7 +231,7 @@ test('an unknown model or version is a 404 in the protocol\'s error form', async
     assert.equal(typeof json(answer).error, 'string', path);
   }
   const named = json(await call(`${server.url}/v2/models/resnet50`));
-  assert.match(named.error, /no model "resnet50" here: this server serves "builtin:colors"/);
+  assert.match(named.error, /no model "resnet50" here: this server serves "colors"/);
   assert.equal(named.code, 'IMGPUSH_NO_SUCH_MODEL');
   assert.match(json(await call(`${server.url}/v2/elsewhere`)).error, /no route GET \/v2\/elsewhere/);
 });
@@ -221,7 +255,7 @@ test('a bad request is a 400 whose message names the cause and the image; limits
     ['the wrong datatype', jsonRequest({ inputs: [{ name: 'image', shape: [1], datatype: 'FP32', data: [1] }] }), 400, /datatype "FP32": it takes BYTES/],
     ['another input name', jsonRequest({ inputs: [{ name: 'input0', shape: [1], datatype: 'BYTES', data: [''] }] }), 400, /unknown input "input0": this model's input is "image"/],
     ['an unknown output', jsonRequest({ inputs: [{ name: 'image', shape: [1], datatype: 'BYTES', data: [red.toString('base64')] }], outputs: [{ name: 'logits' }] }), 400, /unknown output "logits"/],
-    ['top_k and classification at odds', jsonRequest({ inputs: [{ name: 'image', shape: [1], datatype: 'BYTES', data: [red.toString('base64')] }], parameters: { top_k: 2 }, outputs: [{ name: 'label', parameters: { classification: 3 } }] }), 400, /ask for different counts \(2, 3\)/],
+    ['a classification count of 0', jsonRequest({ inputs: [{ name: 'image', shape: [1], datatype: 'BYTES', data: [red.toString('base64')] }], outputs: [{ name: 'label', parameters: { classification: 0 } }] }), 400, /output "label" classification must be a whole number of 1 or more \(got 0\)/],
     ['a JSON header that does not parse', { body: Buffer.from('{"inputs": ['), headers: { 'content-type': 'application/json' } }, 400, /the body does not parse as JSON/],
     ['a header length past the body', { body: Buffer.from('{}'), headers: { [HEADER_LENGTH]: '50' } }, 400, /Inference-Header-Content-Length is 50 but the whole body is 2 bytes/],
     ['more images than --max-files', base64(Array.from({ length: 5 }, () => red.toString('base64'))), 413, /5 images, over --max-files 4/],

@@ -96,7 +96,8 @@ test('under 64 concurrent requests, batches larger than 1 form and every answer 
   answers.forEach((answer, i) => assert.equal(answer.json.results[0].top[0].label, names[i % 4]));
   assert.ok(answers.some((answer) => answer.json.results[0].timings.batchSize > 1), 'some batch held more than one image');
   const models = await request(`${server.url}/v1/models`);
-  const info = await models.body.json() as { batching: { batchSizes: Record<string, number> }; labels: string[]; device: string };
+  const info = await models.body.json() as { name: string; batching: { batchSizes: Record<string, number> }; labels: string[]; device: string };
+  assert.equal(info.name, 'colors', 'the name v2 paths and answers use');
   assert.ok(Object.keys(info.batching.batchSizes).some((size) => Number(size) > 1));
   assert.equal(info.device, 'cpu');
   assert.equal(info.labels.length, 9);
@@ -188,7 +189,7 @@ test('imgpush pushes a folder to the reference server and the results log holds 
 
 test('imgpush serve stops on SIGTERM with exit 0', async () => {
   const cli = startCli(['serve', '--port', '0', '--drain-delay', '0']);
-  await cli.waitFor(/ready: builtin:colors/);
+  await cli.waitFor(/ready: colors on/);
   cli.child.kill('SIGTERM');
   const result = await cli.done;
   assert.equal(result.code, 0, result.stderr);
@@ -205,8 +206,13 @@ test('a model file of the user\'s, with --labels and the preprocessing flags, is
   try {
     await own.ready;
     const answer = await post(`${own.url}/v1/predict`, await plain(COLORS.blue), 'image/png');
-    assert.equal(answer.json.model, 'mine.onnx');
+    assert.equal(answer.json.model, 'mine', 'a model file is named by its stem');
     assert.equal(answer.json.results[0].top[0].label, 'b');
+    for (const name of ['mine', 'mine.onnx']) {
+      const metadata = await request(`${own.url}/v2/models/${name}`);
+      assert.equal(metadata.statusCode, 200, name);
+      assert.equal((await metadata.body.json() as { name: string }).name, 'mine');
+    }
   } finally {
     await own.close();
     await tree.remove();
@@ -265,7 +271,7 @@ test('metrics add up after real traffic, the same image twice runs the model onc
     assert.equal(sample(text, 'imgpush_batch_size_sum'), 3, 'nor run through the model again');
     assert.equal(sample(text, 'imgpush_cache_lookups_total{result="hit"}'), 1);
     assert.equal(sample(text, 'imgpush_upload_bytes_total'), images.reduce((sum, image) => sum + image.length, 0) + images[0]!.length);
-    assert.equal(sample(text, 'imgpush_model_info{name="builtin:colors",device="cpu"}'), 1);
+    assert.equal(sample(text, 'imgpush_model_info{name="colors",device="cpu"}'), 1);
     assert.equal(sample(text, 'imgpush_decode_seconds_count'), 3);
     const unauthorized = await request(`${guarded.url}/metrics`);
     assert.equal(unauthorized.statusCode, 401);

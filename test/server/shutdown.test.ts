@@ -70,6 +70,31 @@ test('a client dripping its body holds a shutdown no longer than --shutdown-time
   }
 });
 
+test('a request answered after the listener closed closes its keep-alive connection, so the shutdown ends with it, not at the 65 s keep-alive timeout', { timeout: 20_000 }, async () => {
+  const { state, open, release } = await gatedState(batching);
+  const inFlight = new InFlight();
+  const app = buildApp({ maxFileSize: 65536, maxFiles: 4, batching, cacheSize: 0 }, state, inFlight);
+  await app.listen({ host: '127.0.0.1', port: 0 });
+  try {
+    const url = `http://127.0.0.1:${(app.server.address() as { port: number }).port}`;
+    const red = await sharp({ create: { width: 8, height: 8, channels: 3, background: '#ff0000' } }).png().toBuffer();
+    const pending = request(`${url}/v1/predict`, { method: 'POST', body: red, headers: { 'content-type': 'image/png' } });
+    await until(url, 'imgpush_queue_depth', 1);
+    const closed = shutDown(app, state, inFlight, { drainDelayMs: 0, shutdownTimeoutMs: 15_000 });
+    open();
+    const answer = await pending;
+    await answer.body.dump();
+    assert.equal(answer.statusCode, 200);
+    assert.equal(answer.headers.connection, 'close');
+    const started = performance.now();
+    assert.deepEqual(await closed, { requestsCut: 0, jobsLost: 0 });
+    // Generous: the connection's end, where it was the keep-alive timeout.
+    assert.ok(performance.now() - started < 5000, `closed ${Math.round(performance.now() - started)} ms after the answer`);
+  } finally {
+    await release();
+  }
+});
+
 /** An app whose batches wait for `open()`, with jobs under way on purpose. */
 async function gatedJobs(log: (line: string) => void) {
   const { state, open, release } = await gatedState(batching);
@@ -127,7 +152,7 @@ test('jobs that cannot finish within the grace are reported failed to their call
 
 test('imgpush serve exits 1 within --shutdown-timeout of SIGTERM when a client drips its body, saying what it cut', { timeout: 20_000 }, async () => {
   const cli = startCli(['serve', '--port', '0', '--drain-delay', '0', '--shutdown-timeout', '300ms', '--log-level', 'silent']);
-  const [, url] = await cli.waitFor(/ready: builtin:colors on \w+ at (http:\/\/[^/\s]+) — push images to \1\/v1\/predict/);
+  const [, url] = await cli.waitFor(/ready: colors on \w+ at (http:\/\/[^/\s]+) — push images to \1\/v1\/predict/);
   const socket = drip(url!, 1000);
   try {
     await until(url!, 'imgpush_body_bytes_in_flight', 1000);

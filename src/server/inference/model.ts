@@ -1,7 +1,7 @@
 import { existsSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
 import { createRequire } from 'node:module';
-import { basename, dirname, join } from 'node:path';
+import { basename, dirname, join, parse } from 'node:path';
 import ort from 'onnxruntime-node';
 import { UsageError } from '../../shared/errors.js';
 import { colorsModel, syntheticModel, type BuiltinModel } from '../../models/builtin.js';
@@ -26,7 +26,10 @@ export interface ModelOptions {
 
 /** A loaded model, ready to run batches of prepared images. */
 export interface Model {
+  /** The name answers give, the one a tritonclient user guesses: `colors`, `synthetic`, a model file's stem. */
   readonly name: string;
+  /** Other names a v2 path may call it by: `builtin:colors`, `resnet50.onnx`. */
+  readonly aliases: readonly string[];
   readonly device: 'cpu' | 'cuda';
   readonly labels: readonly string[];
   readonly image: ImageSpec;
@@ -47,6 +50,14 @@ function builtin(name: string): BuiltinModel | undefined {
   if (name === 'builtin:colors') return colorsModel();
   if (name === 'builtin:synthetic') return syntheticModel();
   return undefined;
+}
+
+/** `builtin:colors` is served as `colors`, `models/resnet50.onnx` as `resnet50`; the spelling --model used stays an alias. */
+function servedNames(model: string): { name: string; aliases: string[] } {
+  if (model.startsWith('builtin:')) return { name: model.slice('builtin:'.length), aliases: [model] };
+  const file = basename(model);
+  const { name } = parse(file);
+  return { name, aliases: name === file ? [] : [file] };
 }
 
 /** Whether onnxruntime-node's CUDA provider library is installed beside its binding. */
@@ -131,7 +142,7 @@ export async function loadModel(options: ModelOptions): Promise<Model> {
   const labels = known?.labels.slice() ?? await readLabels(options.labels, classes ?? 1000);
   const image: ImageSpec = { size, layout, mean: options.mean ?? known?.mean ?? IMAGENET_MEAN, std: options.std ?? known?.std ?? IMAGENET_STD };
   return {
-    name: known?.name ?? basename(options.model),
+    ...servedNames(options.model),
     device,
     labels,
     image,

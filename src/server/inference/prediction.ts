@@ -30,7 +30,8 @@ export interface Prediction {
   readonly size: number;
   readonly width: number;
   readonly height: number;
-  readonly top: ReadonlyArray<{ label: string; score: number }>;
+  /** Best first; `index` is the class's position in the model's output (Triton's classification strings name it). */
+  readonly top: ReadonlyArray<{ label: string; score: number; index: number }>;
   readonly cache: boolean;
   readonly timings: { decodeMs: number; queueMs: number; inferenceMs: number; batchSize: number };
 }
@@ -39,11 +40,11 @@ function round(ms: number): number {
   return Math.round(ms * 100) / 100;
 }
 
-function ranked(output: Float32Array, labels: readonly string[], k: number): Array<{ label: string; score: number }> {
-  return Array.from(output, (score, index) => ({ label: labels[index] ?? `class-${index}`, score }))
+function ranked(output: Float32Array, labels: readonly string[], k: number): Array<{ label: string; score: number; index: number }> {
+  return Array.from(output, (score, index) => ({ label: labels[index] ?? `class-${index}`, score, index }))
     .sort((a, b) => b.score - a.score)
     .slice(0, k)
-    .map(({ label, score }) => ({ label, score: Math.round(score * 1e6) / 1e6 }));
+    .map(({ label, score, index }) => ({ label, score: Math.round(score * 1e6) / 1e6, index }));
 }
 
 /**

@@ -77,6 +77,11 @@ export class ImageDecoder {
     this.#slots = pLimit(limits.concurrency);
   }
 
+  /** Decodes holding a slot (at most --max-decodes). */
+  get running(): number {
+    return this.#slots.activeCount;
+  }
+
   /** Decodes waiting for a slot. */
   get waiting(): number {
     return this.#slots.pendingCount;

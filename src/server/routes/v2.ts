@@ -8,7 +8,7 @@ import type { Model } from '../inference/model.js';
 import { allPredictions, DEFAULT_TOP_K, type Predictor } from '../inference/prediction.js';
 import { InferParser } from '../infer-parser.js';
 import type { BatcherOptions } from '../inference/batcher.js';
-import { encodeInferAnswer, inferBodyLimit, MODEL_VERSION, modelConfig, modelMetadata, modelNames, serverMetadata, type InferLimits } from '../inference-protocol.js';
+import { classesNeeded, encodeInferAnswer, inferBodyLimit, MODEL_VERSION, modelConfig, modelMetadata, serverMetadata, type InferLimits } from '../inference-protocol.js';
 import { assertReady, isReady, type AppState } from '../state.js';
 
 export interface V2RoutesOptions {
@@ -18,10 +18,10 @@ export interface V2RoutesOptions {
   readonly batching: BatcherOptions;
 }
 
-/** The model a v2 path names, by either of its names (and its version, if it names one); 404 for any other. */
+/** The model a v2 path names, by its name or an alias (and its version, if it names one); 404 for any other. */
 function assertNamed(model: Model, params: unknown): void {
   const { name, version } = params as { name: string; version?: string };
-  if (!modelNames(model.name).includes(name)) throw new ServerError('IMGPUSH_NO_SUCH_MODEL', `no model ${JSON.stringify(name)} here: this server serves ${JSON.stringify(model.name)}`);
+  if (name !== model.name && !model.aliases.includes(name)) throw new ServerError('IMGPUSH_NO_SUCH_MODEL', `no model ${JSON.stringify(name)} here: this server serves ${JSON.stringify(model.name)}`);
   if (version !== undefined && version !== MODEL_VERSION) {
     throw new ServerError('IMGPUSH_NO_SUCH_VERSION', `model ${model.name} has no version ${JSON.stringify(version)}: its one version is ${MODEL_VERSION}`);
   }
@@ -63,18 +63,18 @@ export const v2Routes: FastifyPluginAsync<V2RoutesOptions> = async (v2, { state,
       return modelConfig(state.model.name, batching);
     });
     v2.get(`${path}/ready`, async (request, reply) => {
-      const { name } = request.params as { name: string };
-      if (!isReady(state)) return reply.code(503).send({ name, ready: false });
+      // Before the model is loaded, its name is not known yet: the path's stands for it.
+      if (!isReady(state)) return reply.code(503).send({ name: state.model?.name ?? (request.params as { name: string }).name, ready: false });
       assertNamed(state.model, request.params);
-      return { name, ready: true };
+      return { name: state.model.name, ready: true };
     });
     v2.post(`${path}/infer`, { bodyLimit }, async (request, reply) => {
       assertReady(state);
       assertNamed(state.model, request.params);
       const call = await parser.parse(Buffer.isBuffer(request.body) ? request.body : Buffer.alloc(0), request.headers[HEADER_LENGTH]);
-      const k = call.topK ?? DEFAULT_TOP_K;
+      const k = classesNeeded(call, DEFAULT_TOP_K);
       const predictions = await allPredictions(call.images.map((bytes, i) => predictor.predict({ name: `input image ${i}`, bytes }, k)));
-      const answer = encodeInferAnswer(call, state.model.name, predictions.map((prediction) => prediction.top));
+      const answer = encodeInferAnswer(call, state.model.name, predictions.map((prediction) => prediction.top), DEFAULT_TOP_K);
       if ('json' in answer) return answer.json;
       void reply.header('content-type', 'application/octet-stream').header(HEADER_LENGTH, String(answer.headerLength));
       return reply.send(answer.body);
