@@ -28,8 +28,11 @@ const utf8 = (text: string): Buffer => tlv(0x0c, Buffer.from(text, 'utf8'));
 const TRUE = tlv(0x01, Buffer.from([0xff]));
 
 function integer(data: Buffer): Buffer {
-  // DER integers are signed: a leading bit set would read as negative.
-  return tlv(0x02, (data[0] ?? 0) & 0x80 ? Buffer.concat([Buffer.from([0]), data]) : data);
+  // DER integers are minimal (OpenSSL refuses a leading zero byte before one under 0x80: one random serial in 512) and signed (a leading bit set would read as negative).
+  let start = 0;
+  while (start < data.length - 1 && data[start] === 0 && ((data[start + 1] ?? 0) & 0x80) === 0) start++;
+  const minimal = data.subarray(start);
+  return tlv(0x02, (minimal[0] ?? 0) & 0x80 ? Buffer.concat([Buffer.from([0]), minimal]) : minimal);
 }
 
 function oid(text: string): Buffer {
