@@ -41,6 +41,14 @@ function axis(from: number, to: number): Axis {
   return { first, count, weights, taps };
 }
 
+let rowsBuffer = new Float32Array(0);
+
+/** The rows between the two passes: one buffer, grown when needed, reused by every resize (they are synchronous). */
+function scratch(length: number): Float32Array {
+  if (rowsBuffer.length < length) rowsBuffer = new Float32Array(length);
+  return rowsBuffer;
+}
+
 /**
  * Each row resized across, normalised ((v / 255 − mean) / std: the weights sum to 1, so normalising before
  * resizing down is the same), written in the model's layout: NCHW as three planes of `height` rows, NHWC interleaved.
@@ -50,7 +58,7 @@ function resizeAcross(pixels: Uint8Array, width: number, height: number, spec: I
   const { first, count, weights, taps } = axis(width, size);
   const [scaleR, scaleG, scaleB] = spec.std.map((std) => 1 / (255 * std)) as [number, number, number];
   const [shiftR, shiftG, shiftB] = spec.mean.map((mean, c) => -mean / (spec.std[c] as number)) as [number, number, number];
-  const rows = new Float32Array(3 * height * size);
+  const rows = scratch(3 * height * size);
   const plane = height * size;
   const { pixel, channel } = layout === 'nhwc' ? { pixel: 3, channel: 1 } : { pixel: 1, channel: plane };
   for (let y = 0, o = 0; y < height; y++) {
