@@ -9,7 +9,7 @@ import tseslint from 'typescript-eslint';
 const STAGES = ['options', 'discovery', 'filter', 'schedule', 'attempt', 'bodies', 'transport', 'pacing', 'logs'];
 
 export default tseslint.config(
-  { ignores: ['dist/', 'build/', 'node_modules/', 'bench/corpus/'] },
+  { ignores: ['dist/', 'build/', 'node_modules/', 'bench/corpus/', 'bench/.venv/'] },
   {
     files: ['**/*.ts'],
     languageOptions: { parser: tseslint.parser },

@@ -71,34 +71,36 @@ export async function makeJpegSet(dir: string, count: number): Promise<string> {
   return dir;
 }
 
-const FRAME_WIDTH = 1280;
-const FRAME_HEIGHT = 720;
+/** The frames' size by default: a 720p camera's. */
+const FRAME = { width: 1280, height: 720 } as const;
 
-/** Film grain around mid-grey, the same for every frame: it keeps a JPEG from compressing to nothing, as a camera's does. */
-function grain(amplitude: number): Buffer {
+/** Film grain around mid-grey, the same for every image: it keeps a JPEG from compressing to nothing, as a camera's does. */
+function grain(amplitude: number, width: number, height: number): Buffer {
   const random = seededRandom(1);
-  const pixels = Buffer.allocUnsafe(FRAME_WIDTH * FRAME_HEIGHT * 3);
+  const pixels = Buffer.allocUnsafe(width * height * 3);
   for (let i = 0; i < pixels.length; i++) pixels[i] = 128 + Math.round((random() + random() + random() - 1.5) * amplitude);
   return pixels;
 }
 
 /**
- * Photo-like JPEGs of 1280x720 at quality 85, about 200 KB each (made once
- * per folder, deterministic): smooth colour fields, each from its own
- * seeded 16x9 of random colours scaled up, under a grain laid over them.
+ * Photo-like JPEGs at quality 85, 1280x720 (about 200 KB each) unless
+ * `size` says otherwise; made once per folder, deterministic: smooth colour
+ * fields, each from its own seeded 16x9 of random colours scaled up, under
+ * a grain laid over them.
  */
-export async function makePhotoSet(dir: string, count: number): Promise<CorpusSet> {
+export async function makePhotoSet(dir: string, count: number, size: { readonly width: number; readonly height: number } = FRAME): Promise<CorpusSet> {
+  const { width, height } = size;
   const marker = join(dir, '.complete');
   const name = `img-frames-${count}`;
   const files = Array.from({ length: count }, (_, i) => join(dir, `frame-${String(i).padStart(5, '0')}.jpg`));
   if (!existsSync(marker)) {
     await mkdir(dir, { recursive: true });
-    const layer = { input: grain(31), raw: { width: FRAME_WIDTH, height: FRAME_HEIGHT, channels: 3 as const }, blend: 'overlay' as const };
+    const layer = { input: grain(31, width, height), raw: { width, height, channels: 3 as const }, blend: 'overlay' as const };
     for (const [i, file] of files.entries()) {
       const random = seededRandom(1000 + i);
       const colours = Buffer.from(Array.from({ length: 16 * 9 * 3 }, () => Math.floor(random() * 256)));
-      const field = await sharp(colours, { raw: { width: 16, height: 9, channels: 3 } }).resize(FRAME_WIDTH, FRAME_HEIGHT, { kernel: 'cubic' }).raw().toBuffer();
-      await sharp(field, { raw: { width: FRAME_WIDTH, height: FRAME_HEIGHT, channels: 3 } }).composite([layer]).jpeg({ quality: 85 }).toFile(file);
+      const field = await sharp(colours, { raw: { width: 16, height: 9, channels: 3 } }).resize(width, height, { kernel: 'cubic' }).raw().toBuffer();
+      await sharp(field, { raw: { width, height, channels: 3 } }).composite([layer]).jpeg({ quality: 85 }).toFile(file);
     }
     await writeFile(marker, '');
   }

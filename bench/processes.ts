@@ -10,15 +10,22 @@ export const BIN = join(ROOT, 'bin/imgpush');
 
 export interface Started {
   readonly url: string;
+  /** The server's process, for its CPU time. */
+  readonly pid: number;
   stop(): void;
 }
 
 /** Starts a benchmark server script (compiled, under build/bench) that prints its port once listening. */
 export function startScript(script: string, env: Record<string, string> = {}): Promise<Started> {
-  const child = spawn(process.execPath, [join(ROOT, 'build/bench', script)], { stdio: ['ignore', 'pipe', 'inherit'], env: { ...process.env, ...env } });
+  return startPrintingPort(process.execPath, [join(ROOT, 'build/bench', script)], env);
+}
+
+/** Starts a server program that prints its port once listening (a Python peer, a bench script). */
+export function startPrintingPort(command: string, args: string[], env: Record<string, string> = {}): Promise<Started> {
+  const child = spawn(command, args, { stdio: ['ignore', 'pipe', 'inherit'], env: { ...process.env, ...env } });
   return new Promise((resolve, reject) => {
-    child.stdout.once('data', (data: Buffer) => resolve({ url: `http://127.0.0.1:${data.toString().trim()}`, stop: () => child.kill() }));
-    child.once('close', (code) => reject(new Error(`${script} exited ${code}`)));
+    child.stdout.once('data', (data: Buffer) => resolve({ url: `http://127.0.0.1:${data.toString().trim()}`, pid: child.pid as number, stop: () => child.kill() }));
+    child.once('close', (code) => reject(new Error(`${args[0] ?? command} exited ${code}`)));
   });
 }
 
@@ -30,7 +37,7 @@ export function startServe(args: string[]): Promise<Started> {
     child.stderr.on('data', (chunk: Buffer) => {
       text += chunk.toString();
       const url = /ready: .* at (http:\/\/\S+)/.exec(text)?.[1];
-      if (url !== undefined) resolve({ url, stop: () => child.kill('SIGTERM') });
+      if (url !== undefined) resolve({ url, pid: child.pid as number, stop: () => child.kill('SIGTERM') });
     });
     child.once('close', (code) => reject(new Error(`imgpush serve exited ${code}: ${text}`)));
   });
@@ -46,6 +53,22 @@ export interface PushRun {
   readonly latencyMs: { readonly p50: number; readonly p95: number; readonly p99: number };
   readonly concurrency: { readonly final: number; readonly min: number; readonly max: number };
 }
+
+/** CPU seconds (user + system, all threads) a process has used so far, from /proc; undefined where there is no /proc. */
+export async function cpuSecondsOf(pid: number): Promise<number | undefined> {
+  let stat: string;
+  try {
+    stat = await readFile(`/proc/${pid}/stat`, 'utf8');
+  } catch {
+    return undefined;
+  }
+  // Fields after the command's name (which may hold spaces): state is the 3rd field, utime the 14th and stime the 15th.
+  const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+  return (Number(fields[11]) + Number(fields[12])) / CLOCK_TICKS;
+}
+
+/** Linux counts CPU time in these ticks a second (USER_HZ, 100 on every Linux build in use). */
+const CLOCK_TICKS = 100;
 
 /** Runs the imgpush CLI with --json --quiet and these arguments; its summary. */
 export function pushWithCli(args: string[]): Promise<PushRun> {
