@@ -58,7 +58,8 @@ async function execute(output: Output, resultsOnStdout: boolean, start: (client:
     const summary = await start(client, {
       signal: stop.signal,
       cancelSignal: cancel.signal,
-      onProgress: (progress) => view.watch(progress),
+      // --quiet shows no progress: the run then skips what only progress needs (the count ahead).
+      onProgress: mode === 'none' ? undefined : (progress) => view.watch(progress),
       onResult: (result) => {
         // Files a stop kept from being sent, and those done before a resume, are the summary's business, not a line each.
         if (result.ok || result.error?.code === 'IMGPUSH_INTERRUPTED' || result.skipped?.code === 'IMGPUSH_DONE_BEFORE') return;

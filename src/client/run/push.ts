@@ -29,6 +29,7 @@ export interface PushHooks {
   readonly signal?: AbortSignal;
   /** Aborting ends uploads in flight at once and cuts discovery short (a second Ctrl-C). */
   readonly cancelSignal?: AbortSignal;
+  /** The run's counters as they move; with it, the tree's total is counted ahead of discovery (`expected`). */
   readonly onProgress?: (progress: Readonly<Progress>) => void;
   readonly onResult?: (result: FileResult) => void;
   /** Things the user should know that are no file's failure. */
@@ -136,9 +137,10 @@ class PushRun {
     this.#started = performance.now();
     const control = this.#control;
     const unfollow = control.follow(this.#hooks.signal, this.#hooks.cancelSignal);
-    // The total for the progress, counted ahead of discovery; it ends with discovery.
+    // The total for the progress, counted ahead of discovery; it ends with discovery. Only for a caller who
+    // shows progress: it reads every folder a second time.
     const counting = new AbortController();
-    const counted = this.#options.shard === undefined ? countAhead(this.#options, this.#progress, counting.signal) : undefined;
+    const counted = this.#options.shard === undefined && this.#hooks.onProgress !== undefined ? countAhead(this.#options, this.#progress, counting.signal) : undefined;
     try {
       await this.#discoverAndSchedule();
       counting.abort();
