@@ -1,5 +1,5 @@
 /**
- * The floor for any Node client, for the benchmark's reference: a bare loop
+ * A bare Node client, for the benchmark's reference: a loop
  * of N workers over one undici Pool, each file read whole and framed with
  * imgpush's multipart framing, with none of imgpush's engine around it
  * (no discovery, retries, logs or progress).

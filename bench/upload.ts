@@ -56,7 +56,7 @@ const curl: Peer = {
 };
 
 const undiciLoop: Peer = {
-  name: 'undici loop (floor)',
+  name: 'undici loop',
   command: async (set, url) => [process.execPath, join(ROOT, 'build/bench/undici-loop.js'), set.dir, url, String(CONCURRENCY)],
 };
 
