@@ -6,11 +6,17 @@ import { push, retry } from '../../src/client/index.js';
 import { startServer } from '../helpers/server.js';
 import { failuresIn, isUsageError, makeWork, pushIn, readLog, run, start, startHoldingServer, workWithServer } from '../helpers/nothing-lost-kit.js';
 
-/** Requests over 1000 bytes are refused (400) while `refusing` is true: a.jpg (100 bytes) goes through, b.jpg (2000) does not. */
-async function switchableServer() {
+/**
+ * A work folder with in/a.jpg (100 bytes) and in/b.jpg (2000), and a server
+ * that refuses requests over 1000 bytes (400) until `accept()`: a first run
+ * uploads a.jpg and fails b.jpg.
+ */
+async function halfRefused(t: { after: (fn: () => Promise<void>) => void }) {
   const state = { refusing: true };
-  const server = await startServer((req) => (state.refusing && req.size > 1000 ? { status: 400, body: { error: 'not now' } } : { status: 200, body: { ok: true } }));
-  return { server, state };
+  const { work, server } = await workWithServer(t, () => startServer((req) => (state.refusing && req.size > 1000 ? { status: 400, body: { error: 'not now' } } : { status: 200, body: { ok: true } })));
+  await work.file('in/a.jpg', 100);
+  await work.file('in/b.jpg', 2000);
+  return { work, server, accept: () => { state.refusing = false; } };
 }
 
 // Each test has its own folder and servers: they run side by side.
@@ -44,16 +50,9 @@ describe('issue 14, cases 10–13: retry and resume', { concurrency: true }, () 
   });
 
   test('imgpush retry (as in the quick start) appends the retried files to the results log of the first run, so --skip-done sees them done', async (t) => {
-    const work = await makeWork();
-    const { server, state } = await switchableServer();
-    t.after(async () => {
-      await server.close();
-      await work.remove();
-    });
-    await work.file('in/a.jpg', 100);
-    await work.file('in/b.jpg', 2000);
+    const { work, server, accept } = await halfRefused(t);
     await run([work.path('in'), '--url', server.url, '--retries', '0', '-o', 'results.jsonl'], { cwd: work.root });
-    state.refusing = false;
+    accept();
 
     const again = await run(['retry', 'imgpush-failures.jsonl'], { cwd: work.root });
     const resume = await run([work.path('in'), '--url', server.url, '--skip-done', 'results.jsonl', '--dry-run'], { cwd: work.root });
@@ -65,16 +64,9 @@ describe('issue 14, cases 10–13: retry and resume', { concurrency: true }, () 
   });
 
   test('imgpush retry -o results.jsonl appends to the first run\'s results log instead of truncating it', async (t) => {
-    const work = await makeWork();
-    const { server, state } = await switchableServer();
-    t.after(async () => {
-      await server.close();
-      await work.remove();
-    });
-    await work.file('in/a.jpg', 100);
-    await work.file('in/b.jpg', 2000);
+    const { work, server, accept } = await halfRefused(t);
     await run([work.path('in'), '--url', server.url, '--retries', '0', '-o', 'results.jsonl'], { cwd: work.root });
-    state.refusing = false;
+    accept();
 
     await run(['retry', 'imgpush-failures.jsonl', '-o', 'results.jsonl'], { cwd: work.root });
 
@@ -83,18 +75,11 @@ describe('issue 14, cases 10–13: retry and resume', { concurrency: true }, () 
   });
 
   test('the library\'s retry() appends the retried files to the results log the first push() wrote', async (t) => {
-    const work = await makeWork();
-    const { server, state } = await switchableServer();
-    t.after(async () => {
-      await server.close();
-      await work.remove();
-    });
-    await work.file('in/a.jpg', 100);
-    await work.file('in/b.jpg', 2000);
+    const { work, server, accept } = await halfRefused(t);
     const out = work.path('results.jsonl');
     const first = await push({ inputs: [work.path('in')], url: server.url, retries: 0, out, failures: work.path('failures.jsonl') });
     assert.equal(first.failed, 1);
-    state.refusing = false;
+    accept();
 
     const again = await retry(work.path('failures.jsonl'));
 
