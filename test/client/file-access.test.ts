@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { readdirSync } from 'node:fs';
-import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { test } from 'node:test';
@@ -11,6 +11,7 @@ import { IMAGE_EXTENSIONS } from '../../src/shared/media-types.js';
 
 // What statfs(2) answers for an NFS mount: its magic number.
 const NFS = { type: 0x6969 };
+const EXT4 = { type: 0xef53 };
 const linux = process.platform === 'linux';
 
 test('files on local storage are read synchronously: statfs of the test folder names a local file system', { skip: !linux && 'statfs types are Linux\'s' }, async () => {
@@ -35,6 +36,25 @@ test('a network mount sends every file call to the thread pool, before discovery
   assert.deepEqual(found.map((item) => item.rel).sort(), ['a.jpg', 'b.jpg']);
   assert.deepEqual(asked, [root]);
   assert.equal(access.synchronous, false);
+});
+
+test('a walk asks once per device, not once per folder: a tree of folders on one disk costs one statfs', { skip: !linux && 'statfs types are Linux\'s' }, async (t) => {
+  const root = await mkdtemp(join(tmpdir(), 'imgpush-devices-'));
+  t.after(() => rm(root, { recursive: true, force: true }));
+  for (const folder of ['a', 'a/b', 'c']) await mkdir(join(root, folder));
+  await Promise.all(['a/1.jpg', 'a/b/2.jpg', 'c/3.jpg'].map((name) => writeFile(join(root, name), 'x')));
+  const asked: string[] = [];
+  const access = new FileAccess({
+    checkStorage: async (path) => {
+      asked.push(path);
+      return EXT4;
+    },
+  });
+  const found: Discovered[] = [];
+  for await (const batch of new Discovery({ inputs: [root], extensions: new Set(IMAGE_EXTENSIONS), exclude: [], hidden: false, files: access }).run()) found.push(...batch);
+  assert.equal(found.length, 3);
+  assert.deepEqual(asked, [root]);
+  assert.equal(access.synchronous, true);
 });
 
 test('a mount that never answers statfs (a server gone) is given a second, then the run goes on through the thread pool', { skip: !linux && 'statfs types are Linux\'s' }, async () => {

@@ -121,6 +121,8 @@ interface Folder {
   /** Its path under the walk's root, with '/' separators, for matching. */
   readonly below: string;
   readonly depth: number;
+  /** The device that holds it (st_dev): its storage is checked once per device. */
+  readonly dev: number;
 }
 
 /** The walk in progress, kept where unfinished() can see it. */
@@ -274,7 +276,7 @@ export class Discovery {
   /** Walks a folder tree; `folders` keeps it from entering a folder twice (loops, overlapping inputs). */
   async* #walkFolder(root: WalkRoot, rootStats: Stats, folders: SeenSet, pattern: string | undefined): AsyncGenerator<Discovered[]> {
     if (!folders.add(rootStats, root.abs)) return;
-    const walk: Walk = { pattern, stack: [{ abs: root.abs, rel: root.rel, below: '', depth: 0 }], current: undefined };
+    const walk: Walk = { pattern, stack: [{ abs: root.abs, rel: root.rel, below: '', depth: 0, dev: rootStats.dev }], current: undefined };
     this.#walk = walk;
     try {
       for (let folder = walk.stack.pop(); folder !== undefined; folder = walk.stack.pop()) {
@@ -293,8 +295,8 @@ export class Discovery {
     let batch: Discovered[] = [];
     let dir: Dir | undefined;
     try {
-      // A folder of the walk may be a mount of its own.
-      await access.onLocalStorage(folder.abs);
+      // A folder of the walk may be a mount of its own: a device not seen before.
+      await access.onLocalStorage(folder.abs, folder.dev);
       dir = await access.opendir(folder.abs);
       for (let entry = await access.readEntry(dir); entry !== null; entry = await access.readEntry(dir)) {
         const name = entry.name;
@@ -320,7 +322,7 @@ export class Discovery {
         }
         if (stats.isDirectory()) {
           if (folder.depth < (root.maxDepth ?? Infinity) && folders.add(stats, abs)) {
-            stack.push({ abs, rel, below, depth: folder.depth + 1 });
+            stack.push({ abs, rel, below, depth: folder.depth + 1, dev: stats.dev });
           }
         } else if (wanted) {
           let first = this.#files.addFile(stats, abs, entry.isSymbolicLink());

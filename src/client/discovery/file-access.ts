@@ -70,8 +70,9 @@ export class FileAccess {
   #slowCalls = 0;
   readonly #checkStorage: StorageCheck;
   readonly #cancel: AbortSignal | undefined;
-  /** Folders whose storage was checked (see onLocalStorage). */
-  readonly #checked = new Set<string>();
+  /** Paths and devices whose storage was checked (see onLocalStorage). */
+  readonly #checkedPaths = new Set<string>();
+  readonly #checkedDevices = new Set<number>();
 
   /**
    * `cancel`: once it aborts, calls still waiting in the thread pool (stuck
@@ -93,11 +94,15 @@ export class FileAccess {
    * synchronous call touches it: a network or FUSE mount, one that cannot
    * say, or one that takes over a second to (a server gone), sends every
    * call of the run to the thread pool, where a hung call blocks a worker
-   * and not the event loop. Once per folder; none once the run went async.
+   * and not the event loop. Once per path, and once per `device` where the
+   * caller knows it (a folder of a walk); none once the run went async.
    */
-  async onLocalStorage(folder: string): Promise<void> {
-    if (!this.#sync || process.platform !== 'linux' || this.#checked.has(folder)) return;
-    this.#checked.add(folder);
+  async onLocalStorage(folder: string, device?: number): Promise<void> {
+    if (!this.#sync || process.platform !== 'linux') return;
+    const seen = this.#checkedPaths.has(folder) || (device !== undefined && this.#checkedDevices.has(device));
+    this.#checkedPaths.add(folder);
+    if (device !== undefined) this.#checkedDevices.add(device);
+    if (seen) return;
     let timer: NodeJS.Timeout | undefined;
     const late = new Promise<undefined>((resolve) => {
       timer = setTimeout(resolve, STORAGE_CHECK_MS, undefined);

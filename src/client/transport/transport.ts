@@ -85,11 +85,14 @@ export interface JobState {
 export class Transport {
   readonly origins: OriginSet;
   readonly #settings: TransportSettings;
+  /** Whether an answer's body is read: a failure's always, a success's only for the results log. */
+  readonly #keep: (status: number) => boolean;
   #cancelled: Promise<void> | undefined;
 
   constructor(settings: TransportSettings) {
     const { urls, connections, timeoutMs, connectTimeoutMs, http2, tls, proxies, proxyAgent } = settings;
     this.#settings = settings;
+    this.#keep = settings.keepResponses ? () => true : (status) => status < 200 || status >= 300;
     this.origins = new OriginSet(urls.map((url, i) => {
       const proxy = proxies[i];
       if (proxy !== undefined && proxyAgent === undefined) throw new Error('a run through a proxy loads undici\'s ProxyAgent first (loadProxyAgent)');
@@ -151,10 +154,9 @@ export class Transport {
     // undici sets content-length itself for a Buffer, not for a stream.
     if (data instanceof Readable) headers = { ...headers, 'content-length': String(length) };
     // Only with --max-time: a timer per request is a cost the others need not pay.
-    const { maxTimeMs, keepResponses, method, format } = this.#settings;
+    const { maxTimeMs, method, format } = this.#settings;
     const deadline = maxTimeMs === undefined ? undefined : AbortSignal.timeout(maxTimeMs);
-    const keep = (status: number): boolean => keepResponses || status < 200 || status >= 300;
-    const exchange = Exchange.send(origin.dispatcher, { origin: origin.url.origin, path: origin.url.pathFor(rel), method, headers, body: data }, keep, deadline);
+    const exchange = Exchange.send(origin.dispatcher, { origin: origin.url.origin, path: origin.url.pathFor(rel), method, headers, body: data }, this.#keep, deadline);
     let answer: Answer;
     try {
       answer = await exchange.answer;
@@ -167,7 +169,7 @@ export class Transport {
       if (data instanceof Readable) data.destroy();
     }
     const ok = answer.status < 300;
-    const response = keep(answer.status) ? format.decode(answer) : undefined;
+    const response = this.#keep(answer.status) ? format.decode(answer) : undefined;
     if (ok) return { status: answer.status, response, location: answer.headers.location };
     throw new HttpStatusError(answer.status, serverMessage(response), response, parseRetryAfter(answer.headers['retry-after']));
   }
