@@ -22,6 +22,7 @@ export const CLIENT_CODES = {
   IMGPUSH_HTTP_STATUS: { exit: 1, meaning: 'the server answered with a status other than 2xx (the status is in the log line)' },
   IMGPUSH_MAX_TIME: { exit: 1, meaning: 'the request, answer included, took longer than --max-time' },
   IMGPUSH_NETWORK: { exit: 1, meaning: 'no answer, for a reason the system gave no code for' },
+  IMGPUSH_BAD_ANSWER: { exit: 1, meaning: 'an http:// server\'s answer is not HTTP/1.1: not a status line (another protocol on that port?), malformed headers or chunks, conflicting lengths, headers over 16 KB' },
   IMGPUSH_TLS: { exit: 1, meaning: 'the TLS handshake failed: a certificate not trusted, expired, for another host, or refused' },
   IMGPUSH_PROXY: { exit: 1, meaning: 'the proxy refused to connect to the server' },
   IMGPUSH_PROXY_AUTH: { exit: 1, meaning: 'the proxy asked for a user and password (407)' },

@@ -61,6 +61,15 @@ export class AnswerLostError extends NetworkError {
   }
 }
 
+/**
+ * A connection of the plain-HTTP pool (transport/h1-pool.ts) failed without
+ * a system error. `code` is the one undici gives the same failure
+ * (UND_ERR_SOCKET, UND_ERR_CONNECT_TIMEOUT, UND_ERR_HEADERS_TIMEOUT,
+ * UND_ERR_BODY_TIMEOUT), so that a run reads both pools' failures alike, or
+ * IMGPUSH_BAD_ANSWER for an answer that is not HTTP/1.1.
+ */
+export class ConnectionError extends ImgpushError {}
+
 /** The file could not be read: `code` is the system's (ENOENT, EACCES…). */
 export class FileReadError extends ImgpushError {
   constructor(code: string, message: string, cause?: unknown) {

@@ -2,11 +2,12 @@ import { NetworkError } from '../errors.js';
 
 /**
  * Failures to reach a server at all: nothing listening, no such host, no
- * route, no connection in time, a TLS handshake or a proxy that failed. A
- * connection cut or an answer too slow says a server is there.
+ * route, no connection in time, a TLS handshake or a proxy that failed, or
+ * something on the port that does not speak HTTP. A connection cut or an
+ * answer too slow says a server is there.
  */
 const NOT_REACHED: ReadonlySet<string> = new Set([
-  'ECONNREFUSED', 'ENOTFOUND', 'EAI_AGAIN', 'EHOSTUNREACH', 'ENETUNREACH', 'ETIMEDOUT', 'UND_ERR_CONNECT_TIMEOUT', 'IMGPUSH_TLS', 'IMGPUSH_PROXY', 'IMGPUSH_PROXY_AUTH',
+  'IMGPUSH_BAD_ANSWER', 'ECONNREFUSED', 'ENOTFOUND', 'EAI_AGAIN', 'EHOSTUNREACH', 'ENETUNREACH', 'ETIMEDOUT', 'UND_ERR_CONNECT_TIMEOUT', 'IMGPUSH_TLS', 'IMGPUSH_PROXY', 'IMGPUSH_PROXY_AUTH',
 ]);
 
 /**

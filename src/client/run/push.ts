@@ -19,8 +19,7 @@ import { newProgress, type FileResult, type Progress } from '../results.js';
 import { RunControl } from '../run-control.js';
 import { summarize, type PushSummary } from '../logs/summary.js';
 import { loadTlsContext, type TlsContext } from '../transport/tls-context.js';
-import { loadProxyAgent } from '../transport/dispatcher.js';
-import type { ProxyAgent } from 'undici';
+import { loadUndici, needsUndici, type Undici } from '../transport/dispatcher.js';
 import { Transport } from '../transport/transport.js';
 import { Uploader } from '../attempt/uploader.js';
 
@@ -50,11 +49,12 @@ export async function push(options: PushOptions, hooks: PushHooks = {}): Promise
   await assertInputsExist(resolved.inputs);
   const logs = await planLogs(resolved);
   const tls = await loadTlsContext(resolved);
-  const proxyAgent = resolved.proxies.some((proxy) => proxy !== undefined) ? await loadProxyAgent() : undefined;
+  const proxied = resolved.proxies.some((proxy) => proxy !== undefined);
+  const undici = resolved.urls.some((url, i) => needsUndici(url.origin, resolved.proxies[i] !== undefined)) ? await loadUndici(proxied) : undefined;
   const reencoder = resolved.reencode === undefined ? undefined : await loadReencoder(resolved.reencode);
   const done = await DoneFiles.load(resolved.skipDone, resolved.out);
   for (const warning of [...resolved.warnings, ...logs.warnings, ...done.warnings]) hooks.onWarning?.(warning);
-  return new PushRun(resolved, hooks, { done, logs, tls, proxyAgent, reencoder }).run();
+  return new PushRun(resolved, hooks, { done, logs, tls, undici, reencoder }).run();
 }
 
 const NO_CALLBACK = (): void => {};
@@ -64,7 +64,7 @@ interface Prepared {
   readonly done: DoneFiles;
   readonly logs: LogPlan;
   readonly tls: TlsContext | undefined;
-  readonly proxyAgent: typeof ProxyAgent | undefined;
+  readonly undici: Undici | undefined;
   readonly reencoder: Reencoder | undefined;
 }
 /** A dry run lists this many of the files it would send. */
@@ -103,7 +103,7 @@ class PushRun {
   #ended = false;
   #wake: (() => void) | undefined;
 
-  constructor(options: ResolvedOptions, hooks: PushHooks, { done, logs, tls, proxyAgent, reencoder }: Prepared) {
+  constructor(options: ResolvedOptions, hooks: PushHooks, { done, logs, tls, undici, reencoder }: Prepared) {
     this.#options = options;
     this.#hooks = hooks;
     this.#onProgress = hooks.onProgress ?? NO_CALLBACK;
@@ -113,7 +113,7 @@ class PushRun {
       progress: this.#progress, onResult: hooks.onResult, onWarning: hooks.onWarning, stop: (why) => control.stop(why), onLogError: (error) => this.#fail(error),
     });
     const format = bodyFormatFor(options);
-    this.#transport = new Transport({ ...options, format, tls, proxyAgent, connections: options.concurrency, clientCertificate: options.cert !== undefined, keepResponses: this.#recorder.keepsResults });
+    this.#transport = new Transport({ ...options, format, tls, undici, connections: options.concurrency, clientCertificate: options.cert !== undefined, keepResponses: this.#recorder.keepsResults });
     control.signal.addEventListener('abort', () => this.#transport.cancel(), { once: true });
     this.#pacer = new Pacer({ ...options, burst: options.concurrency * options.filesPerRequest }, {
       origins: this.#transport.origins, latency: this.#latency, signal: control.signal, stopping: () => control.stopping,

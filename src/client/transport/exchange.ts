@@ -1,17 +1,33 @@
 import type { IncomingHttpHeaders } from 'node:http';
-import type { Dispatcher } from 'undici';
+import type { Readable } from 'node:stream';
 import { MAX_ANSWER_BYTES, type RawAnswer } from '../bodies/body-format.js';
+import type { H1Handler, RequestControl } from './h1-pool.js';
 
 /** An answer's status, and its body as read (see RawAnswer); `bytes` is empty where the body was not kept. */
 export interface Answer extends RawAnswer {
   readonly status: number;
 }
 
-type Handler = Dispatcher.DispatchHandler;
-type Controller = Parameters<NonNullable<Handler['onRequestStart']>>[0];
+/** A request as both pools take it. */
+export interface SendOptions {
+  /** The origin, which undici's ProxyAgent needs to pick its pool. */
+  readonly origin: string;
+  readonly path: string;
+  readonly method: 'GET' | 'POST' | 'PUT';
+  readonly headers: Readonly<Record<string, string>>;
+  readonly body?: Buffer | Readable;
+}
+
+/** What requests go through: undici's Pool or ProxyAgent (https://, HTTP/2, proxies), or H1Pool (plain http://). */
+export interface Sender {
+  dispatch(options: SendOptions, handler: Exchange): boolean;
+  close(): Promise<void>;
+  destroy(error: Error): Promise<void>;
+}
 
 /**
- * One request through undici's dispatch interface, its answer read to the
+ * One request through a pool's dispatch interface (undici's, which H1Pool
+ * shares), its answer read to the
  * end so the socket is reused. This is undici's own layer under its
  * `request()`: no stream per answer, no promise per chunk, no abort listener
  * per request unless a deadline asks for one; at thousands of small files per
@@ -21,9 +37,11 @@ type Controller = Parameters<NonNullable<Handler['onRequestStart']>>[0];
  * counted and dropped as it comes. `status` tells, once `answer` has failed,
  * whether the answer had begun (the status line came) or not.
  */
-export class Exchange implements Handler {
+export class Exchange implements H1Handler {
   readonly answer: Promise<Answer>;
   status: number | undefined;
+  /** H1Pool says when the whole request went; undici says it on a diagnostics channel (see Transport). */
+  sent = false;
   readonly #keep: (status: number) => boolean;
   readonly #deadline: AbortSignal | undefined;
   #resolve!: (answer: Answer) => void;
@@ -31,7 +49,7 @@ export class Exchange implements Handler {
   #headers: IncomingHttpHeaders = {};
   #chunks: Buffer[] | undefined;
   #length = 0;
-  #controller: Controller | undefined;
+  #controller: RequestControl | undefined;
   #stop: (() => void) | undefined;
 
   constructor(keep: (status: number) => boolean, deadline?: AbortSignal) {
@@ -44,14 +62,14 @@ export class Exchange implements Handler {
   }
 
   /** Sends the request; the outcome is in `answer`. */
-  static send(dispatcher: Dispatcher, options: Dispatcher.DispatchOptions, keep: (status: number) => boolean, deadline?: AbortSignal): Exchange {
+  static send(dispatcher: Sender, options: SendOptions, keep: (status: number) => boolean, deadline?: AbortSignal): Exchange {
     const exchange = new Exchange(keep, deadline);
     dispatcher.dispatch(options, exchange);
     return exchange;
   }
 
   // Called again when undici sends the request anew on another socket: the deadline then stops that one.
-  onRequestStart(controller: Controller): void {
+  onRequestStart(controller: RequestControl): void {
     this.#controller = controller;
     const deadline = this.#deadline;
     if (deadline === undefined) return;
@@ -65,7 +83,11 @@ export class Exchange implements Handler {
     this.#stop = () => deadline.removeEventListener('abort', stop);
   }
 
-  onResponseStart(_controller: Controller, status: number, headers: Record<string, string | string[] | undefined>): void {
+  onRequestSent(): void {
+    this.sent = true;
+  }
+
+  onResponseStart(_controller: RequestControl, status: number, headers: Record<string, string | string[] | undefined>): void {
     // 1xx answers (100 Continue, 103 Early Hints) come before the real one.
     if (status < 200) return;
     this.status = status;
@@ -73,7 +95,7 @@ export class Exchange implements Handler {
     this.#chunks = this.#keep(status) ? [] : undefined;
   }
 
-  onResponseData(_controller: Controller, chunk: Buffer): void {
+  onResponseData(_controller: RequestControl, chunk: Buffer): void {
     if (this.#chunks !== undefined && this.#length <= MAX_ANSWER_BYTES) this.#chunks.push(chunk);
     this.#length += chunk.length;
   }
@@ -84,7 +106,7 @@ export class Exchange implements Handler {
     this.#resolve({ status: this.status ?? 0, headers: this.#headers, bytes, length: this.#length });
   }
 
-  onResponseError(_controller: Controller, error: Error): void {
+  onResponseError(_controller: RequestControl, error: Error): void {
     this.#stop?.();
     this.#reject(error);
   }

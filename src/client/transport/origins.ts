@@ -1,5 +1,5 @@
-import type { Dispatcher } from 'undici';
 import type { NetworkContext } from '../errors.js';
+import type { Sender } from './exchange.js';
 import { LatencyHistogram, type LatencySummary } from '../pacing/latency.js';
 import type { UrlTemplate } from './url-template.js';
 
@@ -21,7 +21,7 @@ export interface OriginSummary {
 /** One server of the run (one `--url`): how to reach it, its load, its health and its figures. */
 export class Origin {
   readonly url: UrlTemplate;
-  readonly dispatcher: Dispatcher;
+  readonly dispatcher: Sender;
   /** The run's headers, with host when through a proxy. */
   readonly headers: Readonly<Record<string, string>>;
   /** What its network errors' messages name. */
@@ -37,7 +37,7 @@ export class Origin {
   /** Headers by the body's content type, built once: the per-file path only adds content-length for streams. */
   readonly #headersByType = new Map<string, Record<string, string>>();
 
-  constructor(url: UrlTemplate, dispatcher: Dispatcher, { headers, context }: { headers: Readonly<Record<string, string>>; context: NetworkContext }) {
+  constructor(url: UrlTemplate, dispatcher: Sender, { headers, context }: { headers: Readonly<Record<string, string>>; context: NetworkContext }) {
     this.url = url;
     this.dispatcher = dispatcher;
     this.headers = headers;

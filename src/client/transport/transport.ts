@@ -1,19 +1,18 @@
 import { subscribe } from 'node:diagnostics_channel';
 import { Readable } from 'node:stream';
-import { createDispatcher } from './dispatcher.js';
+import { createDispatcher, type Undici } from './dispatcher.js';
 import { AnswerLostError, HttpStatusError, InterruptedError, NetworkError, toNetworkError, type FileReadError, type ReencodeError } from '../errors.js';
 import { decodeAnswer, type BodyFormat } from '../bodies/body-format.js';
 import { Exchange, type Answer } from './exchange.js';
 import { Origin, OriginSet } from './origins.js';
 import type { FileBody, GroupBody } from '../bodies/request-body.js';
 import type { Proxy } from './proxy.js';
-import type { ProxyAgent } from 'undici';
 import { parseRetryAfter } from '../pacing/retry-policy.js';
 import type { TlsContext } from './tls-context.js';
 import type { UrlTemplate } from './url-template.js';
 
 /**
- * The bodies undici wrote whole to a socket (its `bodySent` channel names the
+ * The bodies undici wrote whole to a socket (H1Pool tells its Exchange instead) (its `bodySent` channel names the
  * request, which holds our Buffer or stream as it is): a request that then
  * fails reached the server, which may have taken the file.
  */
@@ -40,8 +39,8 @@ export interface TransportSettings {
   readonly tls: TlsContext | undefined;
   /** Per URL of `urls`: the proxy to reach it through, if any. */
   readonly proxies: ReadonlyArray<Proxy | undefined>;
-  /** undici's ProxyAgent (see loadProxyAgent), needed when any of `proxies` is set. */
-  readonly proxyAgent: typeof ProxyAgent | undefined;
+  /** undici, loaded when a server needs it (see needsUndici, loadUndici). */
+  readonly undici: Undici | undefined;
   /** A client certificate was given (--cert). */
   readonly clientCertificate: boolean;
   /** Read and keep every answer (for the results log), not only the failures'. */
@@ -90,14 +89,12 @@ export class Transport {
   #cancelled: Promise<void> | undefined;
 
   constructor(settings: TransportSettings) {
-    const { urls, connections, timeoutMs, connectTimeoutMs, http2, tls, proxies, proxyAgent } = settings;
+    const { urls, connections, timeoutMs, connectTimeoutMs, http2, tls, proxies, undici } = settings;
     this.#settings = settings;
     this.#keep = settings.keepResponses ? () => true : (status) => status < 200 || status >= 300;
     this.origins = new OriginSet(urls.map((url, i) => {
       const proxy = proxies[i];
-      if (proxy !== undefined && proxyAgent === undefined) throw new Error('a run through a proxy loads undici\'s ProxyAgent first (loadProxyAgent)');
-      const through = proxy === undefined || proxyAgent === undefined ? undefined : { url: proxy.url, agent: proxyAgent };
-      return new Origin(url, createDispatcher({ origin: url.origin, connections, timeoutMs, connectTimeoutMs, http2, tls, proxy: through }), {
+      return new Origin(url, createDispatcher({ origin: url.origin, connections, timeoutMs, connectTimeoutMs, http2, tls, proxy: proxy?.url, undici }), {
         // A ProxyAgent writes a missing host header into the object it is given: given one, the shared objects stay as they are.
         headers: proxy === undefined ? settings.headers : { ...settings.headers, host: url.host },
         context: {
@@ -163,7 +160,7 @@ export class Transport {
     } catch (error) {
       // Before the status line: the request may have reached the server (its body went whole). After a 2xx status: only the answer was lost.
       const { status } = exchange;
-      const lostAfter = status === undefined ? (sentWhole.has(data) ? null : undefined) : status < 300 ? status : undefined;
+      const lostAfter = status === undefined ? (exchange.sent || sentWhole.has(data) ? null : undefined) : status < 300 ? status : undefined;
       throw this.#failure(error, origin, deadline, lostAfter);
     } finally {
       if (data instanceof Readable) data.destroy();
