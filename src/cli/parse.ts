@@ -68,12 +68,17 @@ function outputOf(command: Command): Output {
   return { json: json === true, quiet: quiet === true, verbose: verbose === true };
 }
 
+const HELP: ReadonlySet<string> = new Set(['help', '-h', '--help']);
+
 /**
  * The whole command line of imgpush, as commander knows it. The actions of
  * push and retry hand their arguments to `found`; serve and demo run the
- * server's side (only when `runServerCommand` parses them).
+ * server's side (only when `runServerCommand` parses them). Commands that
+ * `argv` cannot reach are left out: building retry's flags and the server's
+ * costs every run about 10 ms; help sees them all.
  */
-function buildProgram(version: string, found: (parsed: ParsedArguments) => void, output: OutputConfiguration): Command {
+function buildProgram(version: string, found: (parsed: ParsedArguments) => void, output: OutputConfiguration, argv: readonly string[]): Command {
+  const help = argv.some((arg) => HELP.has(arg));
   const program = new Command('imgpush')
     .description('Push images (files, folders, globs, lists) to an HTTP endpoint, concurrently, without losing a file.')
     .usage('[options] <inputs...> --url <url>\n       imgpush retry <failure-log> [options]\n       imgpush serve [options]\n       imgpush demo')
@@ -99,6 +104,12 @@ function buildProgram(version: string, found: (parsed: ParsedArguments) => void,
         output: outputOf(program),
       });
     });
+  if (help || argv.includes('retry')) addRetryCommand(program, found);
+  if (help || argv.includes('serve') || argv.includes('demo')) addServerCommands(program);
+  return program;
+}
+
+function addRetryCommand(program: Command, found: (parsed: ParsedArguments) => void): void {
   const overrides: GivenOptions = {};
   const retry = program.command('retry')
     .description('send again the files of a failure log, as they were sent (flags given here override)')
@@ -106,8 +117,6 @@ function buildProgram(version: string, found: (parsed: ParsedArguments) => void,
   addRunFlags(retry, 'retry', overrides)
     .addHelpOption(helpOption())
     .action((failureLog: string) => found({ command: 'retry', failureLog, overrides, output: outputOf(retry) }));
-  addServerCommands(program);
-  return program;
 }
 
 function pushOptions(given: GivenOptions, inputs: string[]): PushOptions {
@@ -138,7 +147,7 @@ export function parseArguments(argv: readonly string[], version: string): Parsed
   // Errors come back as UsageErrors, for main to print once, its way.
   const program = buildProgram(version, (found) => {
     parsed = found;
-  }, { writeOut: keep, writeErr: keep, outputError: () => undefined });
+  }, { writeOut: keep, writeErr: keep, outputError: () => undefined }, argv);
   try {
     program.parse([...argv], { from: 'user' });
   } catch (error) {
@@ -153,6 +162,6 @@ export function parseArguments(argv: readonly string[], version: string): Parsed
 
 /** Runs `imgpush serve` or `imgpush demo`: their flags, help and errors are the server commands' own (commander's errors are thrown). */
 export async function runServerCommand(argv: readonly string[], version: string): Promise<void> {
-  const program = buildProgram(version, () => undefined, { outputError: (text, write) => write(`imgpush: ${text.replace(/^error: /, '')}`) });
+  const program = buildProgram(version, () => undefined, { outputError: (text, write) => write(`imgpush: ${text.replace(/^error: /, '')}`) }, argv);
   await program.parseAsync([...argv], { from: 'user' });
 }

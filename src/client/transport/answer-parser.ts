@@ -10,6 +10,8 @@ const HTTP = Buffer.from('HTTP/');
 const STATUS_LINE = /^HTTP\/1\.([01]) ([1-9]\d\d)(?: ([^\r\n]*))?$/;
 const TOKEN = /^[!#$%&'*+.^_`|~0-9A-Za-z-]+$/;
 const DIGITS = /^\d{1,15}$/;
+const KEEP_ALIVE_TIMEOUT = /(?:^|,)\s*timeout=(\d+)/i;
+const NONE: readonly string[] = [];
 /** A chunk's size: at most 12 hex digits (2^48 bytes), so the sum stays an exact number. */
 const CHUNK_SIZE = /^([0-9a-fA-F]{1,12})[ \t]*(?:;.*)?$/;
 
@@ -117,7 +119,8 @@ export class AnswerParser {
     const headers = readHeaders(lines, 1);
     const connection = lowerList(headers.connection);
     this.keepAlive = match[1] === '1' ? !connection.includes('close') : connection.includes('keep-alive');
-    const timeout = /(?:^|,)\s*timeout=(\d+)/i.exec(String(headers['keep-alive'] ?? ''))?.[1];
+    const hint = headers['keep-alive'];
+    const timeout = hint === undefined ? undefined : KEEP_ALIVE_TIMEOUT.exec(String(hint))?.[1];
     this.keepAliveMs = timeout === undefined ? undefined : Number(timeout) * 1000;
     this.#state = this.#framing(status, headers);
     this.#events.onHead(status, headers, match[3] ?? '');
@@ -227,9 +230,12 @@ function readHeaders(lines: readonly string[], from: number): AnswerHeaders {
   return headers;
 }
 
-function lowerList(value: string | string[] | undefined): string[] {
-  if (value === undefined) return [];
-  return (Array.isArray(value) ? value.join(',') : value).toLowerCase().split(',').map((part) => part.trim()).filter((part) => part !== '');
+/** A header's comma-separated list, lower-cased; one plain value, the usual case, without splitting. */
+function lowerList(value: string | string[] | undefined): readonly string[] {
+  if (value === undefined) return NONE;
+  const text = (Array.isArray(value) ? value.join(',') : value).toLowerCase();
+  if (!text.includes(',')) return text === '' ? NONE : [text];
+  return text.split(',').map((part) => part.trim()).filter((part) => part !== '');
 }
 
 /** The server's answer is not HTTP/1.1 a client can read: cut, malformed, or over the limits. */

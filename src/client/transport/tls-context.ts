@@ -1,4 +1,3 @@
-import { createPrivateKey, X509Certificate } from 'node:crypto';
 import { readFile } from 'node:fs/promises';
 import type { SecureContext, SecureContextOptions } from 'node:tls';
 import { UsageError } from '../../shared/errors.js';
@@ -35,7 +34,8 @@ async function readCertificates(flag: string, path: string): Promise<string[]> {
   if (pems.length === 0) throw new UsageError('IMGPUSH_BAD_TLS_FILE', `${flag} ${path} holds no PEM certificate (-----BEGIN CERTIFICATE-----)`);
   for (const pem of pems) {
     try {
-      new X509Certificate(pem);
+      // node:crypto, as node:tls, is loaded by the runs that need it.
+      new (process.getBuiltinModule('node:crypto').X509Certificate)(pem);
     } catch {
       throw new UsageError('IMGPUSH_BAD_TLS_FILE', `${flag} ${path} holds a certificate that cannot be read`);
     }
@@ -47,7 +47,7 @@ async function readKey(path: string): Promise<string> {
   const pem = await readText('--key', path);
   if (/ENCRYPTED/.test(pem)) throw new UsageError('IMGPUSH_BAD_TLS_FILE', `--key ${path} is encrypted: imgpush needs the key without a passphrase`);
   try {
-    createPrivateKey(pem);
+    process.getBuiltinModule('node:crypto').createPrivateKey(pem);
   } catch {
     throw new UsageError('IMGPUSH_BAD_TLS_FILE', `--key ${path} is not a PEM private key`);
   }
