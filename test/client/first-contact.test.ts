@@ -1,4 +1,6 @@
 import assert from 'node:assert/strict';
+import { once } from 'node:events';
+import { createServer, type AddressInfo } from 'node:net';
 import { join } from 'node:path';
 import { after, before, test } from 'node:test';
 import { push, type Progress } from '../../src/client/index.js';
@@ -52,6 +54,22 @@ test('a port with nothing listening ends the run after the first file\'s own ret
   assert.equal(summary.failed, FILES);
   assert.equal((await failureLines(log.failures)).length, FILES);
   assert.deepEqual(warnings, [], 'no outage warning: the server never answered, so the run did not pause for it');
+});
+
+test('something on the port that does not speak HTTP (an SSH server) ends the run at first contact, quoting what it said', { timeout: 10_000 }, async (t) => {
+  const banner = createServer((socket) => socket.end('SSH-2.0-OpenSSH_9.2\r\n'));
+  banner.listen(0, '127.0.0.1');
+  await once(banner, 'listening');
+  t.after(() => banner.close());
+  const url = `http://127.0.0.1:${(banner.address() as AddressInfo).port}/predict`;
+  const log = logs();
+  const summary = await push({ inputs: [tree.root], url, retryMinDelayMs: 1, ...log });
+  assert.match(summary.stopReason ?? '', /^no answer from http:\/\/127\.0\.0\.1:\d+\/predict: the answer does not begin with an HTTP\/1\.x status line: "SSH-2\.0-OpenSSH_9\.2"/);
+  assert.equal(summary.failed, FILES);
+  const codes = (await failureLines(log.failures)).map((record) => record.code);
+  assert.equal(codes.length, FILES);
+  assert.ok(codes.includes('IMGPUSH_BAD_ANSWER'));
+  assert.deepEqual(codes.filter((code) => code !== 'IMGPUSH_BAD_ANSWER' && code !== 'IMGPUSH_INTERRUPTED'), []);
 });
 
 test('a host name that does not resolve ends the run with "cannot resolve host"', { timeout: 10_000 }, async () => {
