@@ -1,6 +1,6 @@
 /**
  * `npm run bench`: pushes the corpus to a local sink with imgpush and with
- * its peers (curl --parallel, a Python thread pool), in the same run, and
+ * its peers (curl --parallel, a Python thread pool, bare Node loops), in the same run, and
  * prints files/s, MB/s, client CPU and peak memory, with imgpush's ratio to curl;
  * then a one-file run and the system calls per file (see start-and-calls.ts).
  * Environment: BENCH_ROUNDS (default 3; the median is reported), BENCH_CONCURRENCY (default 20),
@@ -60,6 +60,11 @@ const undiciLoop: Peer = {
   command: async (set, url) => [process.execPath, join(ROOT, 'build/bench/undici-loop.js'), set.dir, url, String(CONCURRENCY)],
 };
 
+const netLoop: Peer = {
+  name: 'node:net loop',
+  command: async (set, url) => [process.execPath, join(ROOT, 'build/bench/net-loop.js'), set.dir, url, String(CONCURRENCY)],
+};
+
 const python: Peer = {
   name: 'python threads',
   command: async (set, url) => ['python3', join(ROOT, 'bench/threadpool.py'), set.dir, url, String(CONCURRENCY)],
@@ -98,7 +103,7 @@ async function main(): Promise<void> {
   process.stderr.write(`corpus in ${corpusRoot} (made once)…\n`);
   const chosen = process.env.BENCH_SETS?.split(',');
   const sets = (await makeCorpus(corpusRoot)).filter((set) => chosen === undefined || chosen.includes(set.name));
-  const peers = [imgpush, undiciLoop];
+  const peers = [imgpush, undiciLoop, netLoop];
   if (available('curl', ['--version'])) peers.push(curl);
   const withPython = available('python3', ['-c', 'import requests']);
   const sink = await startScript('sink.js');

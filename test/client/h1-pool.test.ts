@@ -170,3 +170,17 @@ test('close lets the request under way finish, then closes the connections', asy
   await closed;
   await assert.rejects(send(through).answer, { code: 'UND_ERR_CLOSED' });
 });
+
+test('a connection the server closed while it was idle is not used again: the next request opens another and succeeds', async (t) => {
+  let closed: Promise<unknown> = Promise.resolve();
+  const server = await rawServer(t, (_head, socket) => {
+    closed = once(socket, 'close');
+    socket.end(OK);
+  });
+  const through = pool(t, server.origin, { connections: 1 });
+  assert.equal((await send(through).answer).status, 200);
+  // The server's side closes once this side, told of its end, closed too.
+  await closed;
+  assert.equal((await send(through).answer).status, 200);
+  assert.equal(server.connections, 2);
+});

@@ -80,9 +80,9 @@ class Call implements RequestControl {
  * dispatch interface (see Exchange). It exists for speed: a run of small
  * files spends most of its CPU in the HTTP client, and this one writes a
  * small file's request in one system call and reads its answer with a small
- * parser (answer-parser.ts). It takes about half the CPU per request of
- * undici's Pool (docs/performance.md). https://, HTTP/2 and proxies go
- * through undici (see createDispatcher).
+ * parser (answer-parser.ts), and a run to an http:// server need not load
+ * undici at all (docs/performance.md has the figures). https://, HTTP/2
+ * and proxies go through undici (see createDispatcher).
  *
  * Failures carry the codes undici gives the same failures (UND_ERR_SOCKET,
  * UND_ERR_CONNECT_TIMEOUT, UND_ERR_HEADERS_TIMEOUT, UND_ERR_BODY_TIMEOUT) or
@@ -127,7 +127,9 @@ export class H1Pool {
       queueMicrotask(() => call.fail(refusal));
       return false;
     }
-    const idle = this.#idle.pop();
+    let idle = this.#idle.pop();
+    // One the server closed a moment ago is on its way out (see gone): a request written to it would fail for nothing.
+    while (idle !== undefined && !idle.socket.writable) idle = this.#idle.pop();
     if (idle !== undefined) idle.start(call);
     else if (this.#connections.size < this.#max) this.#connections.add(new Connection(this, call));
     else this.#waiting.push(call);
@@ -362,7 +364,10 @@ class Connection implements AnswerEvents {
   /** The server closed its side: an answer framed by the connection's end is whole; any other request under way failed. */
   #ended(): void {
     const parser = this.#parser;
-    if (this.#call === undefined || parser === undefined) return;
+    if (this.#call === undefined || parser === undefined) {
+      this.socket.destroy();
+      return;
+    }
     if (parser.finish()) {
       this.#answered(false);
       return;
