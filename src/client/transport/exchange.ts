@@ -1,7 +1,7 @@
 import type { IncomingHttpHeaders } from 'node:http';
 import type { Readable } from 'node:stream';
 import { MAX_ANSWER_BYTES, type RawAnswer } from '../bodies/body-format.js';
-import type { H1Handler, RequestControl } from './h1-pool.js';
+import type { H1Handler, RequestControl } from './h1-connection.js';
 
 /** An answer's status, and its body as read (see RawAnswer); `bytes` is empty where the body was not kept. */
 export interface Answer extends RawAnswer {
