@@ -35,7 +35,7 @@ const ENTRIES_PER_READ = 1024;
  */
 export async function countAhead(options: CountAheadOptions, sink: CountSink, signal: AbortSignal): Promise<void> {
   if (options.listed !== undefined) return;
-  const counter = new Counter(options, sink, signal);
+  const counter = new Counter(options, sink, signal, await excludeMatcher(options.exclude));
   for (const input of options.inputs) {
     if (!await counter.input(input)) return;
   }
@@ -50,11 +50,11 @@ class Counter {
   /** Folders entered, by device and inode: a symbolic link back up the tree is walked once. */
   readonly #folders = new Set<string>();
 
-  constructor(options: CountAheadOptions, sink: CountSink, signal: AbortSignal) {
+  constructor(options: CountAheadOptions, sink: CountSink, signal: AbortSignal, excluded: (posixRel: string) => boolean) {
     this.#options = options;
     this.#sink = sink;
     this.#signal = signal;
-    this.#excluded = excludeMatcher(options.exclude);
+    this.#excluded = excluded;
   }
 
   /** Counts one input; false when it cannot be counted (a glob) or the count was stopped. */

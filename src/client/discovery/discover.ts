@@ -2,7 +2,6 @@ import type { Dir, Dirent, Stats } from 'node:fs';
 import { realpath } from 'node:fs/promises';
 import { FileAccess } from './file-access.js';
 import { basename, dirname, relative, resolve, sep } from 'node:path';
-import picomatch from 'picomatch';
 import { isGlob, isNodeError } from './inputs.js';
 import { ImgpushError } from '../../shared/errors.js';
 import { extensionOf } from '../../shared/media-types.js';
@@ -168,7 +167,8 @@ export class Discovery {
   readonly #options: DiscoveryOptions;
   readonly #files = new SeenSet();
   readonly #folders = new SeenSet();
-  readonly #excluded: (posixRel: string) => boolean;
+  /** Set when the run starts: picomatch loads only for runs with --exclude. */
+  #excluded: (posixRel: string) => boolean = never;
   readonly #access: FileAccess;
   #nextInput = 0;
   #walk: Walk | undefined;
@@ -177,11 +177,11 @@ export class Discovery {
   constructor(options: DiscoveryOptions) {
     this.#options = options;
     this.#access = options.files ?? new FileAccess();
-    this.#excluded = excludeMatcher(options.exclude);
   }
 
   async* run(): AsyncGenerator<Discovered[]> {
-    const { inputs, listed } = this.#options;
+    const { inputs, listed, exclude } = this.#options;
+    this.#excluded = await excludeMatcher(exclude);
     while (this.#nextInput < inputs.length) yield* this.#path(inputs[this.#nextInput++] as string, undefined, 'named');
     if (listed === undefined) return;
     this.#listOpen = true;
@@ -256,7 +256,7 @@ export class Discovery {
 
   async* #glob(pattern: string): AsyncGenerator<Discovered[]> {
     const { hidden } = this.#options;
-    const { default: fg } = await import('fast-glob');
+    const [{ default: fg }, { default: picomatch }] = await Promise.all([import('fast-glob'), import('picomatch')]);
     for (const task of fg.generateTasks(pattern, { dot: hidden })) {
       const base = task.base === '.' ? '' : task.base;
       const below = task.patterns
@@ -350,14 +350,19 @@ export class Discovery {
  * `--exclude` as rsync reads it: a pattern without a slash matches a name at
  * any depth, one with a slash matches the path under the input root.
  */
-export function excludeMatcher(patterns: readonly string[]): (posixRel: string) => boolean {
-  if (patterns.length === 0) return () => false;
-  const never = (): boolean => false;
+export async function excludeMatcher(patterns: readonly string[]): Promise<(posixRel: string) => boolean> {
+  if (patterns.length === 0) return never;
+  // Loaded by the runs that use it: its module costs every start about 3 ms.
+  const { default: picomatch } = await import('picomatch');
   const names = patterns.filter((p) => !p.includes('/'));
   const paths = patterns.filter((p) => p.includes('/'));
   const byName = names.length === 0 ? never : picomatch(names, { dot: true });
   const byPath = paths.length === 0 ? never : picomatch(paths, { dot: true });
   return (rel) => byPath(rel) || byName(rel.slice(rel.lastIndexOf('/') + 1));
+}
+
+function never(): boolean {
+  return false;
 }
 
 /** What a name that is not valid UTF-8 reads as: the path built from it names no file. */

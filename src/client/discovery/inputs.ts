@@ -1,5 +1,4 @@
 import { stat } from 'node:fs/promises';
-import picomatch from 'picomatch';
 import { UsageError } from '../../shared/errors.js';
 import { toFileReadError } from '../errors.js';
 
@@ -30,7 +29,8 @@ export async function assertInputsExist(inputs: readonly string[]): Promise<void
 }
 
 /** The inputs held nothing to send: a usage error naming where imgpush looked and for what. */
-export function nothingFound({ inputs, extensions }: { inputs: readonly string[]; extensions: ReadonlySet<string> | null }): UsageError {
+export async function nothingFound({ inputs, extensions }: { inputs: readonly string[]; extensions: ReadonlySet<string> | null }): Promise<UsageError> {
+  const { default: picomatch } = await import('picomatch');
   // A glob matches names whatever --ext says: its message is about the glob.
   if (inputs.length > 0 && inputs.every((input) => picomatch.scan(input).isGlob)) {
     return new UsageError('IMGPUSH_NOTHING_FOUND', `nothing to upload: no file matches ${inputs.join(', ')}`);

@@ -1,6 +1,5 @@
 import { createReadStream } from 'node:fs';
 import { resolve } from 'node:path';
-import { createInterface } from 'node:readline';
 import { UsageError } from '../../shared/errors.js';
 
 /** The skip code of a file that an earlier run uploaded: it counts as done for the next resume too. */
@@ -54,6 +53,7 @@ export class DoneFiles {
   }
 
   async #read(log: string, isOut: boolean): Promise<void> {
+    const { createInterface } = await import('node:readline');
     const stream = createReadStream(log);
     let checked = false;
     let lines = 0;

@@ -1,5 +1,4 @@
 import { createReadStream } from 'node:fs';
-import { createInterface } from 'node:readline';
 import { ImgpushError, UsageError } from '../../shared/errors.js';
 import type { ListedFile } from '../discovery/discover.js';
 import { JsonlWriter, type OpenMode } from './jsonl-writer.js';
@@ -116,6 +115,8 @@ export async function openFailureLog(path: string, onBadLine: (line: number) => 
     const { code } = error as NodeJS.ErrnoException;
     throw new UsageError('IMGPUSH_BAD_FAILURE_LOG', `cannot read failure log ${path}: ${code === 'ENOENT' ? 'it does not exist' : code}`);
   }
+  // node:readline loads for the runs that read a log: imgpush retry and --skip-done.
+  const { createInterface } = await import('node:readline');
   const lines = createInterface({ input: stream, crlfDelay: Infinity })[Symbol.asyncIterator]();
   const first = await lines.next();
   if (first.done === true) throw notAFailureLog(path, 'it is empty');

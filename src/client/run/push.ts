@@ -158,7 +158,7 @@ class PushRun {
     }
     const progress = this.#progress;
     // A shard may well be empty when the others are not.
-    if (progress.discovered === 0 && progress.otherShards === 0 && !control.stopping) throw nothingFound(this.#options);
+    if (progress.discovered === 0 && progress.otherShards === 0 && !control.stopping) throw await nothingFound(this.#options);
     const { dryRun, maxFailureRate, failIfP95Ms, shard } = this.#options;
     return summarize({
       progress,
