@@ -1,4 +1,5 @@
 import assert from 'node:assert/strict';
+import { spawn } from 'node:child_process';
 import { once } from 'node:events';
 import { createServer, type AddressInfo, type Socket } from 'node:net';
 import { Readable } from 'node:stream';
@@ -182,5 +183,42 @@ test('a connection the server closed while it was idle is not used again: the ne
   // The server's side closes once this side, told of its end, closed too.
   await closed;
   assert.equal((await send(through).answer).status, 200);
+  assert.equal(server.connections, 2);
+});
+
+test('a connection free for longer than the server keeps one (Keep-Alive: timeout=2, less a second) is not used again; one free a moment is', async (t) => {
+  const server = await rawServer(t, (_head, socket) => socket.write('HTTP/1.1 200 OK\r\nKeep-Alive: timeout=2\r\nContent-Length: 2\r\n\r\nok'));
+  const through = pool(t, server.origin, { connections: 1 });
+  assert.equal((await send(through).answer).status, 200);
+  assert.equal((await send(through).answer).status, 200);
+  assert.equal(server.connections, 1);
+  await new Promise((resolve) => setTimeout(resolve, 1_100));
+  assert.equal((await send(through).answer).status, 200);
+  assert.equal(server.connections, 2);
+});
+
+test('the pool holds the process while a request is under way, and not once the answers came: a program exits with its connections open', async (t) => {
+  const server = await rawServer(t, (_head, socket) => setTimeout(() => socket.write(OK), 300));
+  const module = new URL('../../src/client/transport/h1-pool.js', import.meta.url).href;
+  const exchange = new URL('../../src/client/transport/exchange.js', import.meta.url).href;
+  // No timer or handle of its own: only the pool can keep it running until the answer, and nothing should after.
+  const program = `
+    import { H1Pool } from ${JSON.stringify(module)};
+    import { Exchange } from ${JSON.stringify(exchange)};
+    const pool = new H1Pool({ origin: ${JSON.stringify(server.origin)}, connections: 2, timeoutMs: 60000, connectTimeoutMs: 60000 });
+    const send = () => Exchange.send(pool, { origin: '', path: '/', method: 'GET', headers: {} }, () => true).answer;
+    const answers = await Promise.all([send(), send()]);
+    process.stdout.write(answers.map((answer) => answer.status).join(' '));`;
+  const child = spawn(process.execPath, ['--input-type=module', '-e', program], { stdio: ['ignore', 'pipe', 'inherit'] });
+  let out = '';
+  child.stdout.on('data', (chunk: Buffer) => {
+    out += chunk.toString();
+  });
+  const started = performance.now();
+  const [code] = await once(child, 'exit') as [number];
+  assert.equal(code, 0);
+  assert.equal(out, '200 200');
+  // The sockets' own timeout (60 s) would hold it a minute if they kept the process.
+  assert.ok(performance.now() - started < 10_000, `exited after ${Math.round(performance.now() - started)} ms`);
   assert.equal(server.connections, 2);
 });

@@ -47,6 +47,8 @@ export interface ConnectionOwner {
   readonly connectTimeoutMs: number;
   /** Takes a request that never got a connection out of the queue, failing it with `reason`. */
   unqueue(call: Call, reason: Error): void;
+  /** A request ended, answered or failed. */
+  settled(): void;
   free(connection: Connection): void;
   gone(connection: Connection): void;
 }
@@ -73,8 +75,13 @@ export class Call implements RequestControl {
 
   fail(error: Error): void {
     if (this.ended) return;
-    this.ended = true;
+    this.end();
     this.handler.onResponseError?.(this, error);
+  }
+
+  end(): void {
+    this.ended = true;
+    this.#pool.settled();
   }
 }
 
@@ -90,11 +97,15 @@ export class Connection implements AnswerEvents {
   /** How a streamed body stops being sent when the request ends first. */
   #unpipe: (() => void) | undefined;
   #idleMs = IDLE_MS;
+  /** When it was last freed (performance.now()). */
+  #restedAt = 0;
 
   constructor(pool: ConnectionOwner, first: Call) {
     this.#pool = pool;
     const socket = connect({ host: pool.host, port: pool.port, noDelay: true, keepAlive: true, keepAliveInitialDelay: 60_000 });
     this.socket = socket;
+    // The pool keeps the process alive while it has requests (see H1Pool): toggling each socket per request cost more.
+    socket.unref();
     socket.setTimeout(pool.connectTimeoutMs);
     socket.once('connect', () => {
       this.#connected = true;
@@ -117,17 +128,23 @@ export class Connection implements AnswerEvents {
     call.connection = this;
     this.#parser = new AnswerParser(this);
     this.#sent = false;
-    const socket = this.socket;
-    socket.ref();
-    if (this.#connected) socket.setTimeout(this.#pool.timeoutMs);
+    // The socket's timeout stays --timeout from its connection on: writing the request restarts its count.
     call.handler.onRequestStart?.(call, NO_CONTEXT);
     if (!call.ended) this.#write(call.request);
   }
 
-  /** Free in the pool: the process need not wait for it, and it closes before the server would close it. */
+  /** Free in the pool from now. */
   rest(): void {
-    this.socket.unref();
-    this.socket.setTimeout(this.#idleMs);
+    this.#restedAt = performance.now();
+  }
+
+  /**
+   * Whether it can take another request: open, and free for less than the
+   * server keeps an idle connection (less a margin), after which a request
+   * could meet the server closing it.
+   */
+  usable(now: number): boolean {
+    return this.socket.writable && now - this.#restedAt < this.#idleMs;
   }
 
   /** Ends the request under way, if any, with `error`, and the connection with it. */
@@ -230,7 +247,7 @@ export class Connection implements AnswerEvents {
   }
 
   onEnd(): void {
-    (this.#call as Call).ended = true;
+    (this.#call as Call).end();
   }
 
   /** The answer ended: the request with it, and the connection takes the next one if it can. */

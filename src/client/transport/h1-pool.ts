@@ -1,6 +1,11 @@
 import { ConnectionError } from '../errors.js';
 import { Call, Connection, type ConnectionOwner, type H1Handler, type H1Request } from './h1-connection.js';
 
+/** The timer that holds the process while requests are under way never needs to fire: about 12 days. */
+const KEEP_ALIVE_INTERVAL_MS = 2 ** 30;
+
+function keepAlive(): void {}
+
 export interface H1PoolSettings {
   /** http://host:port */
   readonly origin: string;
@@ -43,6 +48,10 @@ export class H1Pool implements ConnectionOwner {
   #closing = false;
   /** Resolves close() and destroy() once the last connection is gone. */
   #whenEmpty: (() => void) | undefined;
+  /** Requests dispatched and not ended. */
+  #inFlight = 0;
+  /** Keeps the process alive while requests are under way: the sockets themselves never do. */
+  #alive: NodeJS.Timeout | undefined;
 
   constructor({ origin, connections, timeoutMs, connectTimeoutMs }: H1PoolSettings) {
     const url = new URL(origin);
@@ -60,12 +69,20 @@ export class H1Pool implements ConnectionOwner {
     const call = new Call(request, handler, this);
     const refusal = this.#destroyed ?? (this.#closing ? new ConnectionError('UND_ERR_CLOSED', 'the pool is closed') : undefined);
     if (refusal !== undefined) {
-      queueMicrotask(() => call.fail(refusal));
+      // Never under way, so not counted in flight: it fails without telling the pool.
+      call.ended = true;
+      queueMicrotask(() => handler.onResponseError?.(call, refusal));
       return false;
     }
+    if (this.#inFlight++ === 0) this.#alive = setInterval(keepAlive, KEEP_ALIVE_INTERVAL_MS);
     let idle = this.#idle.pop();
-    // One the server closed a moment ago is on its way out (see gone): a request written to it would fail for nothing.
-    while (idle !== undefined && !idle.socket.writable) idle = this.#idle.pop();
+    // One the server closed a moment ago (see gone), or may be closing now, would fail a request for nothing.
+    const now = performance.now();
+    while (idle !== undefined && !idle.usable(now)) {
+      this.#connections.delete(idle);
+      idle.socket.destroy();
+      idle = this.#idle.pop();
+    }
     if (idle !== undefined) idle.start(call);
     else if (this.#connections.size < this.#max) this.#connections.add(new Connection(this, call));
     else this.#waiting.push(call);
@@ -76,6 +93,10 @@ export class H1Pool implements ConnectionOwner {
   unqueue(call: Call, reason: Error): void {
     this.#waiting = this.#waiting.filter((waiting) => waiting !== call);
     call.fail(reason);
+  }
+
+  settled(): void {
+    if (--this.#inFlight === 0) clearInterval(this.#alive);
   }
 
   /** A connection's request ended and the connection can carry another: the next waiting request, or rest. */
@@ -95,7 +116,8 @@ export class H1Pool implements ConnectionOwner {
 
   /** A connection closed: a waiting request gets a new one. */
   gone(connection: Connection): void {
-    this.#connections.delete(connection);
+    // Not there: the pool let it go itself (see dispatch), and has already taken its place.
+    if (!this.#connections.delete(connection)) return;
     const at = this.#idle.indexOf(connection);
     if (at >= 0) this.#idle.splice(at, 1);
     const next = this.#waiting.shift();
