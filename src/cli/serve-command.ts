@@ -1,5 +1,6 @@
 import { Command, InvalidArgumentError, Option } from 'commander';
 import { SERVER_DEFAULTS as DEFAULTS } from '../server/defaults.js';
+import { importModule } from '../shared/import-module.js';
 import { formatDuration, formatSize, InvalidValueError, parseDuration as duration, parsePositiveInteger, parseSize as size, parseWholeNumber } from '../shared/units.js';
 
 interface ServeFlags {
@@ -133,7 +134,7 @@ interface DemoModule {
  */
 async function loadServerSide<T>(command: string, path: string): Promise<T | undefined> {
   try {
-    return await import(path) as T;
+    return await importModule(new URL(path, import.meta.url).href) as T;
   } catch (error) {
     if (!isMissingPackage(error)) throw error;
     // In a clone installed without them, the server's own files were not built either.

@@ -1,4 +1,5 @@
 import { UsageError } from '../../shared/errors.js';
+import { importModule } from '../../shared/import-module.js';
 import { sniffImageType, type ImageType } from '../../shared/image-type.js';
 import { contentTypeFor } from '../../shared/media-types.js';
 import { ReencodeError } from '../errors.js';
@@ -56,7 +57,7 @@ const INSTALL = 'npm install sharp (npm install -g sharp next to a global imgpus
 export async function loadReencoder(settings: ReencodeSettings): Promise<Reencoder> {
   let sharp: Sharp;
   try {
-    sharp = ((await import(SHARP)) as { default: Sharp }).default;
+    sharp = ((await importModule(SHARP)) as { default: Sharp }).default;
   } catch (error) {
     const missing = (error as NodeJS.ErrnoException).code === 'ERR_MODULE_NOT_FOUND';
     const why = missing ? 'is not installed' : `did not load (${(error instanceof Error ? error.message : String(error)).split('\n', 1)[0]})`;

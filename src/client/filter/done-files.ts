@@ -53,7 +53,7 @@ export class DoneFiles {
   }
 
   async #read(log: string, isOut: boolean): Promise<void> {
-    const { createInterface } = await import('node:readline');
+    const { createInterface } = process.getBuiltinModule('node:readline');
     const stream = createReadStream(log);
     let checked = false;
     let lines = 0;

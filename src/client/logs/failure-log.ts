@@ -116,7 +116,7 @@ export async function openFailureLog(path: string, onBadLine: (line: number) => 
     throw new UsageError('IMGPUSH_BAD_FAILURE_LOG', `cannot read failure log ${path}: ${code === 'ENOENT' ? 'it does not exist' : code}`);
   }
   // node:readline loads for the runs that read a log: imgpush retry and --skip-done.
-  const { createInterface } = await import('node:readline');
+  const { createInterface } = process.getBuiltinModule('node:readline');
   const lines = createInterface({ input: stream, crlfDelay: Infinity })[Symbol.asyncIterator]();
   const first = await lines.next();
   if (first.done === true) throw notAFailureLog(path, 'it is empty');

@@ -23,7 +23,7 @@ export async function loadUndici(proxy: boolean): Promise<Undici> {
   // 400 ms of CPU on another thread that the process also waits for before it exits (170 ms after a
   // one-file run), for a parser whose share of a run is small. Liftoff's code serves it; a run long
   // enough to spend this budget still gets the optimized parser. The flag holds for what compiles after it.
-  (await import('node:v8')).setFlagsFromString('--wasm-tiering-budget=100000000');
+  process.getBuiltinModule('node:v8').setFlagsFromString('--wasm-tiering-budget=100000000');
   const pool = await import('undici/lib/dispatcher/pool.js');
   if (!proxy) return { Pool: pool.default, ProxyAgent: undefined };
   const [agent, dispatcher, connect] = await Promise.all([

@@ -74,7 +74,7 @@ function defaultAuthorities(tls: typeof import('node:tls')): readonly string[] {
 export async function loadTlsContext({ cacert, cert, key, insecure }: TlsFiles): Promise<TlsContext | undefined> {
   if (cacert === undefined && cert === undefined && !insecure) return undefined;
   // Loaded here, not at start: runs without TLS options never need it.
-  const tls = await import('node:tls');
+  const tls = process.getBuiltinModule('node:tls');
   const options: SecureContextOptions = {};
   if (cacert !== undefined) options.ca = [...defaultAuthorities(tls), ...await readCertificates('--cacert', cacert)];
   if (cert !== undefined && key !== undefined) {
