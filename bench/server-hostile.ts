@@ -4,7 +4,8 @@
  * decompression bombs (time and peak RSS), liveness while a 50 MB JSON body
  * is parsed, a burst of large bodies (RSS after), 800 images in flight (429s
  * and p99), SIGTERM with a client dripping its body (time to exit), and jobs
- * accepted vs delivered across a SIGTERM. Prints one line per figure.
+ * accepted vs delivered across a SIGTERM. Prints one line per figure
+ * (`inFlight` two, and where an accepted image's time in the server went).
  *
  *   npm run build && npx tsc -p tsconfig.test.json && node build/bench/server-hostile.js
  *
@@ -82,12 +83,31 @@ function percentile(sorted: readonly number[], p: number): number {
   return sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))] ?? NaN;
 }
 
-async function post(url: string, body: Buffer | string, headers: Record<string, string>, dispatcher?: Agent): Promise<{ status: number; retryAfter: unknown; ms: number; serverMs: number }> {
+/** What the server said of one image's stages, from a v1 answer's `results[0].timings`. */
+interface Stages {
+  readonly decodeMs: number;
+  readonly queueMs: number;
+  readonly inferenceMs: number;
+}
+
+async function post(url: string, body: Buffer | string, headers: Record<string, string>, dispatcher?: Agent): Promise<{ status: number; retryAfter: unknown; ms: number; serverMs: number; stages: Stages | undefined }> {
   const started = performance.now();
   const answer = await request(url, { method: 'POST', body, headers, dispatcher });
-  await answer.body.dump();
+  const text = await answer.body.text();
   const serverMs = Number(/dur=([\d.]+)/.exec(String(answer.headers['server-timing']))?.[1]);
-  return { status: answer.statusCode, retryAfter: answer.headers['retry-after'], ms: performance.now() - started, serverMs };
+  const stages = answer.statusCode === 200 && url.includes('/v1/predict') ? (JSON.parse(text) as { results: Array<{ timings: Stages }> }).results[0]?.timings : undefined;
+  return { status: answer.statusCode, retryAfter: answer.headers['retry-after'], ms: performance.now() - started, serverMs, stages };
+}
+
+/** CPU time of a process so far, all its threads, user and system, in ms (from /proc/<pid>/stat, in clock ticks of 10 ms). */
+async function cpuMs(pid: number): Promise<number> {
+  const fields = (await readFile(`/proc/${pid}/stat`, 'utf8')).split(') ')[1]?.split(' ') ?? [];
+  return (Number(fields[11]) + Number(fields[12])) * 10;
+}
+
+function p50p99(values: readonly number[]): string {
+  const sorted = [...values].sort((a, b) => a - b);
+  return `p50 ${percentile(sorted, 50).toFixed(0)} ms, p99 ${percentile(sorted, 99).toFixed(0)} ms`;
 }
 
 /** A Prometheus sample's value from the server's /metrics. */
@@ -171,32 +191,40 @@ async function largeBodies(): Promise<void> {
 async function inFlight(): Promise<void> {
   const args = process.argv.slice(3);
   const server = await startServe(args);
+  const pid = server.child.pid ?? 0;
   const images = await Promise.all(Array.from({ length: 800 }, (_, i) => sharp({ create: { width: 64, height: 64, channels: 3, background: { r: i % 256, g: (i >> 8) * 60, b: 128 } } }).png().toBuffer()));
   const agent = new Agent({ connections: 800, pipelining: 0 });
   // The floor on this machine: the same 800 connections asking for nothing but liveness.
+  let cpu = await cpuMs(pid);
   const probes = await Promise.all(images.map(async () => {
     const begun = performance.now();
     const answer = await request(`${server.url}/v2/health/live`, { dispatcher: agent });
     await answer.body.dump();
-    return performance.now() - begun;
+    return { ms: performance.now() - begun, serverMs: Number(/dur=([\d.]+)/.exec(String(answer.headers['server-timing']))?.[1]) };
   }));
-  console.log(`800 concurrent liveness probes, 800 connections: p50 ${percentile(probes.sort((a, b) => a - b), 50).toFixed(0)} ms, p99 ${percentile(probes, 99).toFixed(0)} ms`);
+  console.log(`800 concurrent liveness probes, 800 connections: at the client ${p50p99(probes.map((p) => p.ms))}; in the server ${p50p99(probes.map((p) => p.serverMs))}; `
+    + `server CPU ${((await cpuMs(pid)) - cpu) / 800} ms a probe`);
   await agent.close();
   const fresh = new Agent({ connections: 800, pipelining: 0 });
+  cpu = await cpuMs(pid);
   const started = performance.now();
   const answers = await Promise.all(images.map((image) => post(`${server.url}/v1/predict`, image, { 'content-type': 'image/png' }, fresh)));
   const wall = performance.now() - started;
+  const cpuPerRequest = ((await cpuMs(pid)) - cpu) / 800;
   const accepted = answers.filter((a) => a.status === 200);
-  const ok = accepted.map((a) => a.ms).sort((a, b) => a - b);
+  const ok = accepted.map((a) => a.ms);
   // The server's own time (Server-Timing): what admission bounds, apart from the connection burst's cost to the client.
-  const inServer = accepted.map((a) => a.serverMs).sort((a, b) => a - b);
+  const inServer = accepted.map((a) => a.serverMs);
   const refused = answers.filter((a) => a.status === 429);
   const batchMs = 1000 * await metric(server.url, 'imgpush_inference_seconds_sum') / await metric(server.url, 'imgpush_inference_seconds_count');
   const meanBatch = await metric(server.url, 'imgpush_batch_size_sum') / await metric(server.url, 'imgpush_batch_size_count');
-  console.log(`800 images in flight (one per request, 800 connections)${args.length === 0 ? '' : ` ${args.join(' ')}`}: ${ok.length} answered 200 (p50 ${percentile(ok, 50).toFixed(0)} ms, p99 ${percentile(ok, 99).toFixed(0)} ms; `
-    + `in the server p50 ${percentile(inServer, 50).toFixed(0)} ms, p99 ${percentile(inServer, 99).toFixed(0)} ms), `
-    + `${refused.length} 429 (${refused.filter((a) => a.retryAfter !== undefined).length} with Retry-After; p99 ${percentile(refused.map((a) => a.ms).sort((a, b) => a - b), 99).toFixed(0)} ms), others ${answers.length - ok.length - refused.length}; ${wall.toFixed(0)} ms in all; `
-    + `a batch ran ${batchMs.toFixed(1)} ms on average (mean size ${meanBatch.toFixed(1)})`);
+  console.log(`800 images in flight (one per request, 800 connections)${args.length === 0 ? '' : ` ${args.join(' ')}`}: ${ok.length} answered 200 (at the client ${p50p99(ok)}; in the server ${p50p99(inServer)}), `
+    + `${refused.length} 429 (${refused.filter((a) => a.retryAfter !== undefined).length} with Retry-After; at the client ${p50p99(refused.map((a) => a.ms))}), others ${answers.length - ok.length - refused.length}; ${wall.toFixed(0)} ms in all; `
+    + `server CPU ${cpuPerRequest.toFixed(2)} ms a request; a batch ran ${batchMs.toFixed(1)} ms on average (mean size ${meanBatch.toFixed(1)})`);
+  // Where an accepted image's time in the server went: the stages it reports, and the rest (admission, body, the wait for a decode slot, the loop's turns, the answer).
+  const stages = accepted.flatMap((a) => (a.stages === undefined ? [] : [{ ...a.stages, serverMs: a.serverMs }]));
+  console.log(`  accepted images' stages: decode ${p50p99(stages.map((t) => t.decodeMs))}; batch wait ${p50p99(stages.map((t) => t.queueMs))}; inference ${p50p99(stages.map((t) => t.inferenceMs))}; `
+    + `the rest (before the decode: a decode slot, the loop) ${p50p99(stages.map((t) => t.serverMs - t.decodeMs - t.queueMs - t.inferenceMs))}`);
   await fresh.close();
   await server.stop();
 }
