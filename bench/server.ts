@@ -7,7 +7,8 @@
  * servers take turns in the same run, BENCH_ROUNDS (default 3) rounds, and
  * each figure is the median of its rounds. Before that: the model alone,
  * and the server's own decode + infer pipeline in this process without
- * HTTP, the ceiling its HTTP figure is held to.
+ * HTTP, the ceiling its HTTP figure is held to. BENCH_SETS (say
+ * `frames`) runs only the sets it names, comma-separated.
  *
  * The peer needs a virtual environment (skipped, saying so, without it):
  *   python3 -m venv bench/.venv && bench/.venv/bin/pip install onnxruntime pillow numpy fastapi uvicorn python-multipart
@@ -30,10 +31,11 @@ const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 3);
 const CONCURRENCY = 16;
 const PYTHON = join(ROOT, 'bench/.venv/bin/python');
 const VENV_COMMAND = 'python3 -m venv bench/.venv && bench/.venv/bin/pip install onnxruntime pillow numpy fastapi uvicorn python-multipart';
-const SETS = [
+const ALL_SETS = [
   { name: 'thumbnails', label: '600 thumbnails, 160×120', count: 600, size: { width: 160, height: 120 } },
   { name: 'frames', label: '300 frames, 1280×720', count: 300, size: { width: 1280, height: 720 } },
 ] as const;
+const SETS = ALL_SETS.filter((set) => process.env.BENCH_SETS?.split(',').includes(set.name) ?? true);
 
 interface ServerUnderTest {
   readonly name: string;
@@ -141,6 +143,7 @@ function row(set: string, server: string, measured: Measured, count: number): st
 }
 
 async function main(): Promise<void> {
+  if (SETS.length === 0) throw new Error(`BENCH_SETS=${process.env.BENCH_SETS}: no such set (${ALL_SETS.map((set) => set.name).join(', ')})`);
   const load = () => loadavg().map((value) => value.toFixed(2)).join(' ');
   process.stdout.write(`builtin:synthetic, concurrency ${CONCURRENCY}, ${ROUNDS} rounds, load average at start ${load()}\n`);
   const sets = await Promise.all(SETS.map(async (set) => ({ ...set, dir: (await makePhotoSet(join(ROOT, `bench/corpus/photo-${set.size.width}x${set.size.height}-${set.count}`), set.count, set.size)).dir })));
