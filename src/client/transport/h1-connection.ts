@@ -3,7 +3,7 @@ import { Readable } from 'node:stream';
 import { ConnectionError } from '../errors.js';
 import { AnswerParser, type AnswerEvents, type AnswerHeaders } from './answer-parser.js';
 
-/** How long an idle connection is kept when the server gives no keep-alive timeout: undici's default. */
+/** How long a free connection is still taken for a request when the server gives no keep-alive timeout: undici's default. Past it, the connection is closed when next met, or by the server. */
 const IDLE_MS = 4_000;
 /** Taken off a server's own keep-alive timeout: a request sent at its very edge would meet a closing socket. */
 const KEEP_ALIVE_MARGIN_MS = 1_000;
